@@ -4,9 +4,11 @@ They use the Ganeti command line on the master (the ground truth, not the
 collection under test) and read disks directly on the node that holds them.
 """
 
+import filecmp
 import json
+import os
 
-from .lab import LabError, OS_NAME
+from .lab import IMPEXPD_DIR, LabError, OS_NAME
 
 
 def list_instances(lab, cluster):
@@ -110,3 +112,13 @@ def cluster_verify(lab, cluster):
 
 def json_of(text):
     return json.loads(text)
+
+
+def impexpd_is_stock(lab, node):
+    """True when NODE's private impexpd equals the one Debian installed."""
+    private = os.path.join(lab.lab_dir, "nodes", node, "impexpd")
+    names = sorted(n for n in os.listdir(IMPEXPD_DIR) if n != "__pycache__")
+    if sorted(n for n in os.listdir(private) if n != "__pycache__") != names:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(IMPEXPD_DIR, private, names, shallow=False)
+    return not mismatch and not errors

@@ -48,8 +48,8 @@ class LabError(Exception):
     """A lab operation failed; the message says which host and command."""
 
 
-def _run(cmd, check=True, capture=True, env=None, input_text=None, timeout=600):
-    proc = subprocess.run(cmd, check=False, text=True, env=env or CLEAN_ENV,
+def _run(cmd, check=True, capture=True, env=None, input_text=None, timeout=600, pass_fds=()):
+    proc = subprocess.run(cmd, check=False, text=True, env=env or CLEAN_ENV, pass_fds=pass_fds,
                           input=input_text, timeout=timeout,
                           stdout=subprocess.PIPE if capture else None,
                           stderr=subprocess.PIPE if capture else None)
@@ -199,13 +199,19 @@ def nsexec(pid, cmd, check=True, capture=True, input_text=None, timeout=600, env
                 env=dict(CLEAN_ENV, **(env or {})))
 
 
+_machine_netns_fd = None
+
+
 def enter_network_namespace(pid):
     """Move the calling process into the network namespace of lab host PID.
 
     Used by the test suite so that its own RAPI clients (and every
-    ansible-playbook it spawns) reach the lab; the process must be
-    single-threaded.
+    ansible-playbook it spawns) reach the lab. The machine's own namespace
+    stays reachable through run_in_machine_network().
     """
+    global _machine_netns_fd  # pylint: disable=global-statement
+    if _machine_netns_fd is None:
+        _machine_netns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
     fd = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
@@ -213,6 +219,14 @@ def enter_network_namespace(pid):
             raise LabError("setns into the lab network failed: %s" % os.strerror(err))
     finally:
         os.close(fd)
+
+
+def run_in_machine_network(cmd):
+    """Run CMD in the network namespace the process had before joining the lab."""
+    if _machine_netns_fd is None:
+        return _run(cmd)
+    return _run(["nsenter", "--net=/proc/self/fd/%d" % _machine_netns_fd] + list(cmd),
+                pass_fds=(_machine_netns_fd,))
 
 
 # --- the lab ----------------------------------------------------------------
