@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Connection options shared by every module talking to Ganeti RAPI."""
+
+    DOCUMENTATION = r"""
+options:
+  rapi_url:
+    description:
+      - URL of the cluster's remote API, for example V(https://cluster.example.org:5080).
+      - A bare host name is accepted; the scheme then defaults to C(https) and the port to C(5080).
+      - RAPI runs on the master node; use the cluster name (which follows the master) rather than a node name.
+      - If not set, the value of the E(GANETI_RAPI_URL) environment variable is used.
+    type: str
+    required: true
+  rapi_user:
+    description:
+      - RAPI user name (HTTP basic authentication), as listed in the cluster's RAPI users file.
+      - Read-only modules work with a user without the C(write) option, unless noted otherwise.
+        Modules that start jobs need a user with C(write) access.
+      - If not set, the value of the E(GANETI_RAPI_USER) environment variable is used.
+      - Required together with O(rapi_password).
+    type: str
+  rapi_password:
+    description:
+      - Password of O(rapi_user).
+      - If not set, the value of the E(GANETI_RAPI_PASSWORD) environment variable is used.
+    type: str
+  ca_path:
+    description:
+      - PEM file with the CA certificate, or the self-signed certificate, the RAPI certificate is checked against.
+      - For a cluster with Ganeti's self-signed certificate, this is the certificate part of
+        C(/var/lib/ganeti/rapi.pem) on the master node.
+      - When not set, the system's CA bundle is used.
+      - Ignored if O(validate_certs=false).
+      - If not set, the value of the E(GANETI_RAPI_CA_PATH) environment variable is used.
+    type: path
+  validate_certs:
+    description:
+      - Verify the RAPI server's TLS certificate.
+      - Setting this to V(false) turns off all verification and should only be used on test clusters.
+        Prefer O(ca_path), and O(verify_hostname=false) when only the host name does not match.
+      - If not set, the value of the E(GANETI_RAPI_VALIDATE_CERTS) environment variable is used.
+    type: bool
+    default: true
+  verify_hostname:
+    description:
+      - Check that the RAPI certificate was issued for the host name in O(rapi_url).
+      - Ganeti's default RAPI certificate is issued to C(ganeti.example.com), whatever the cluster is called.
+        Set this to V(false) to accept such a certificate; the certificate chain is still verified against
+        O(ca_path), so only the host name check is skipped.
+      - Ignored if O(validate_certs=false).
+      - If not set, the value of the E(GANETI_RAPI_VERIFY_HOSTNAME) environment variable is used.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Timeout in seconds for each HTTP request to RAPI.
+      - Waiting for jobs is limited separately (see O(ignore:wait_timeout) where a module has it).
+      - If not set, the value of the E(GANETI_RAPI_TIMEOUT) environment variable is used.
+    type: int
+    default: 60
+requirements:
+  - requests
+notes:
+  - The module talks to RAPI over HTTPS from the host it runs on, usually the controller
+    (a play on C(localhost), or tasks delegated to it).
+  - Requests that are safe to repeat (reads, and any request whose connection was refused)
+    are retried up to three times with a short, growing delay.
+seealso:
+  - ref: ansible_collections.ganeti.fleet.docsite.connection_guide
+    description: Connecting to Ganeti RAPI, credentials, certificates and AWX.
+"""
+
+    ACTIONGROUP_RAPI = r"""
+attributes:
+  action_group:
+    description: Use C(group/ganeti.fleet.rapi) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - ganeti.fleet.rapi
+"""

@@ -1,0 +1,426 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Inter-cluster instance moves: planning, pre-flight, and the state of a move.
+
+A move is driven over both clusters' RAPI with Ganeti's own primitives
+(``prepare-export``, ``POST /2/instances`` in ``remote-import`` mode, and a
+remote ``export``). What this module adds is what makes the move safe and
+repeatable:
+
+* the destination create request is built from the source instance
+  (``OpInstanceQueryData``) plus the caller's overrides, and always with
+  ``start: false``, so a failed transfer never starts an empty copy;
+* every destination instance a move creates carries tags naming the move
+  (:data:`TAG_MOVE_ID`) and marking it unfinished (:data:`TAG_PENDING`)
+  until its data was verified; only such an instance is ever removed;
+* :func:`assess` reads both clusters and tells in which phase an earlier run
+  left the move, so a re-run resumes or does nothing;
+* :func:`preflight` checks everything that can be checked before the source
+  is shut down, including the shared cluster domain secret, by a dry-run of
+  the real create request on the destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+    RapiError,
+    parse_version,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import tag_problem
+
+TAG_PREFIX = "ganeti-fleet:"
+TAG_MOVE_ID = TAG_PREFIX + "move-id:%s"
+TAG_PENDING = TAG_PREFIX + "move-pending"
+TAG_SOURCE = TAG_PREFIX + "source:%s/%s"
+TAG_SOURCE_UUID = TAG_PREFIX + "source-uuid:%s"
+TAG_SOURCE_UP = TAG_PREFIX + "source-admin-up"
+TAG_MOVED_TO = TAG_PREFIX + "moved-to:%s/%s"
+#: Cluster tag set by the transfer_fix role once every node is fixed.
+TAG_TRANSFER_FIX = TAG_PREFIX + "transfer-fix"
+
+#: The destination only warns when a disk did not arrive (3.0 and later).
+IMPORT_FAILED_DISK_RE = re.compile(r"were not imported successfully|failed to receive data", re.I)
+
+#: First Ganeti version whose export side checks the right certificate name
+#: (upstream ganeti/ganeti#1681, fixed by PRs #1699 and #1840).
+TRANSFER_FIX_VERSION = (3, 1)
+
+PHASE_NEW = "new"
+PHASE_REMNANT = "remnant"
+PHASE_FINISH = "finish"
+PHASE_DONE = "done"
+
+SOURCE_POLICIES = ("remove", "keep")
+
+
+class MoveError(Exception):
+    """A move cannot go on; the message names the object, the cause and the fix."""
+
+
+def move_id(source_cluster, source_name, destination_cluster, destination_name):
+    """Stable identifier of one move (same request, same id: that is how a re-run finds it)."""
+    text = "\0".join([source_cluster, source_name, destination_cluster, destination_name])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def source_details(client, name):
+    """Everything a move needs to know about the source instance.
+
+    Uses ``GET /2/instances/NAME`` (tags, run state) and the static
+    ``OpInstanceQueryData`` job (instance-level parameters, NICs with their
+    VLANs and networks, disk modes and names) which RAPI exposes nowhere else.
+    """
+    listed = client.get_instance(name)
+    job_id = client.submit("GET", "/2/instances/%s/info" % name, query={"static": 1})
+    result = client.wait_for_job(job_id)["opresult"][0]
+    data = result.get(name) or (list(result.values())[0] if result else None)
+    if not data:
+        raise MoveError("Ganeti returned no data for instance %s" % name)
+    return {
+        "name": data["name"],
+        "uuid": data["uuid"],
+        "admin_state": data["config_state"],
+        "status": listed.get("status"),
+        "oper_state": listed.get("oper_state"),
+        "pnode": data["pnode"],
+        "os": data["os"],
+        "hypervisor": data["hypervisor"],
+        "disk_template": data["disk_template"],
+        "disks": [{"size": d["size"], "mode": d.get("mode"), "name": d.get("name"),
+                   "spindles": d.get("spindles")} for d in data["disks"]],
+        "nics": [_nic_from_tuple(t) for t in data["nics"]],
+        "beparams": dict(data.get("be_instance") or {}),
+        "hvparams": dict(data.get("hv_instance") or {}),
+        "osparams": dict(data.get("os_instance") or {}),
+        "tags": sorted(listed.get("tags") or []),
+    }
+
+
+def _nic_from_tuple(value):
+    name, uuid, ip, mac, mode, link, vlan, network_uuid, netinfo = (list(value) + [None] * 9)[:9]
+    network_name = None
+    if network_uuid:
+        network_name = (netinfo or {}).get("name") or network_uuid
+    return {"name": name, "uuid": uuid, "ip": ip, "mac": mac, "mode": mode, "link": link,
+            "vlan": vlan, "network": network_name}
+
+
+def destination_name(request):
+    return request.get("new_name") or request["name"]
+
+
+def build_create_body(source, request, source_cluster, move):
+    """The ``POST /2/instances`` body (request version 1) for the destination.
+
+    Overrides from REQUEST: ``disk_template``, ``primary_node``,
+    ``secondary_node``, ``iallocator``, ``group``, ``beparams``,
+    ``hvparams``, ``osparams``, ``nics`` (per index; ``mac: generate``),
+    ``link_map``, ``network_map``, ``compress``. Source tags are carried,
+    provenance and move-control tags are added.
+    """
+    name = destination_name(request)
+    body = {
+        "__version__": 1,
+        "mode": "remote-import",
+        "name": name,
+        "source_instance_name": source["name"],
+        "disk_template": request.get("disk_template") or source["disk_template"],
+        "disks": [_disk_spec(d) for d in source["disks"]],
+        "nics": build_nics(source["nics"], request),
+        "os": source["os"] or None,
+        "hypervisor": source["hypervisor"],
+        "beparams": _merged(source["beparams"], request.get("beparams")),
+        "hvparams": _merged(source["hvparams"], request.get("hvparams")),
+        "osparams": _merged(source["osparams"], request.get("osparams")),
+        # Never start here: a transfer that failed would start an empty copy.
+        "start": False,
+        "ip_check": False,
+        "name_check": False,
+        "wait_for_sync": False,
+        "compress": request.get("compress") or "none",
+        "tags": move_tags(source, source_cluster, move),
+    }
+    for option, key in (("primary_node", "pnode"), ("secondary_node", "snode"),
+                        ("iallocator", "iallocator"), ("group", "group_name")):
+        if request.get(option):
+            body[key] = request[option]
+    return body
+
+
+def move_tags(source, source_cluster, move):
+    """Tags of the destination instance while it is being imported."""
+    tags = [t for t in source["tags"] if not t.startswith(TAG_PREFIX)]
+    tags += [TAG_MOVE_ID % move, TAG_PENDING, TAG_SOURCE % (source_cluster, source["name"]),
+             TAG_SOURCE_UUID % source["uuid"]]
+    if source["admin_state"] == "up":
+        tags.append(TAG_SOURCE_UP)
+    for tag in tags:
+        problem = tag_problem(tag)
+        if problem:
+            raise MoveError("cannot tag the destination instance: %s" % problem)
+    return tags
+
+
+def _disk_spec(disk):
+    spec = {"size": disk["size"], "mode": disk.get("mode") or "rw"}
+    if disk.get("name"):
+        spec["name"] = disk["name"]
+    if disk.get("spindles"):
+        spec["spindles"] = disk["spindles"]
+    return spec
+
+
+def _merged(base, override):
+    merged = dict(base or {})
+    merged.update(override or {})
+    return merged
+
+
+def build_nics(source_nics, request):
+    """NIC specs for the destination: source values, mapped, then per-index overrides."""
+    link_map = request.get("link_map") or {}
+    network_map = request.get("network_map") or {}
+    overrides = request.get("nics") or []
+    if len(overrides) > len(source_nics):
+        raise MoveError("%d NIC overrides given for instance %s, which has %d NICs; a move "
+                        "cannot add NICs" % (len(overrides), request["name"], len(source_nics)))
+    nics = []
+    for index, nic in enumerate(source_nics):
+        spec = {"mac": nic["mac"], "ip": nic["ip"]}
+        if nic.get("name"):
+            spec["name"] = nic["name"]
+        if nic.get("network"):
+            # A NIC on a gnt-network takes mode and link from the network's
+            # connection on the destination (sending both is refused).
+            spec["network"] = network_map.get(nic["network"], nic["network"])
+        else:
+            spec["mode"] = nic["mode"]
+            spec["link"] = link_map.get(nic["link"], nic["link"])
+            if nic.get("vlan"):
+                spec["vlan"] = nic["vlan"]
+        if index < len(overrides):
+            for key, value in (overrides[index] or {}).items():
+                if value is None:
+                    spec.pop(key, None)
+                else:
+                    spec[key] = value
+        nics.append(spec)
+    return nics
+
+
+def tag_value(tags, template):
+    """Value of the first tag matching TEMPLATE (``prefix:%s``), or None."""
+    prefix = template.split("%s")[0]
+    for tag in tags or []:
+        if tag.startswith(prefix):
+            return tag[len(prefix):]
+    return None
+
+
+def assess(source_instance, destination_instance, move):
+    """Phase of a move from what both clusters show now.
+
+    :param source_instance: ``GET /2/instances/NAME`` of the source, or None.
+    :param destination_instance: the same on the destination, or None.
+    :returns: ``(phase, reason)``.
+    :raises MoveError: when the move cannot proceed (the reason names it).
+    """
+    if destination_instance is None:
+        if source_instance is None:
+            raise MoveError("instance %s exists on neither cluster and no earlier run of this move "
+                            "created it; check the name" % move["source_name"])
+        return PHASE_NEW, "destination name %s is free" % move["destination_name"]
+    dst_tags = destination_instance.get("tags") or []
+    if TAG_MOVE_ID % move["id"] not in dst_tags:
+        raise MoveError(
+            "destination cluster %s already has an instance named %s that this move did not create "
+            "(it has no tag %s); choose another new_name or remove that instance"
+            % (move["destination_cluster"], move["destination_name"], TAG_MOVE_ID % move["id"]))
+    if TAG_PENDING in dst_tags:
+        return PHASE_REMNANT, ("instance %s on %s is left over from an unfinished run of this move "
+                               "(tag %s); it will be removed and the transfer redone"
+                               % (move["destination_name"], move["destination_cluster"], TAG_PENDING))
+    if source_instance is not None and tag_value(dst_tags, TAG_SOURCE_UUID) != source_instance.get("uuid"):
+        raise MoveError(
+            "instance %s on %s is not the one moved to %s/%s (uuid differs); refusing to touch it"
+            % (move["source_name"], move["source_cluster"], move["destination_cluster"],
+               move["destination_name"]))
+    pending = finish_actions(source_instance, destination_instance, move)
+    if pending:
+        return PHASE_FINISH, "data verified on the destination; left to do: %s" % ", ".join(pending)
+    return PHASE_DONE, "already moved: %s/%s" % (move["destination_cluster"], move["destination_name"])
+
+
+def finish_actions(source_instance, destination_instance, move):
+    """What remains after the data was verified (empty when the move is complete)."""
+    actions = []
+    if source_instance is not None:
+        if move["source_policy"] == "remove":
+            actions.append("remove the source")
+        else:
+            if source_instance.get("admin_state") != "down" or source_instance.get("oper_state"):
+                actions.append("stop the source")
+            moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+            if moved_to not in (source_instance.get("tags") or []):
+                actions.append("tag the source %s" % moved_to)
+    if should_start(destination_instance, move) and not destination_instance.get("oper_state"):
+        actions.append("start the destination")
+    return actions
+
+
+def should_start(destination_instance, move):
+    if move.get("start") is not None:
+        return bool(move["start"])
+    return TAG_SOURCE_UP in (destination_instance.get("tags") or [])
+
+
+def import_warnings(log):
+    """Log lines of an import job saying a disk did not arrive."""
+    found = []
+    for entry in log or []:
+        message = entry.get("message") if isinstance(entry, dict) else entry
+        if isinstance(message, str) and IMPORT_FAILED_DISK_RE.search(message):
+            found.append(message)
+    return found
+
+
+def remote_import_info(entry):
+    """The signed disk targets and CA from a job log entry, or None."""
+    if not isinstance(entry, dict) or entry.get("type") != "remote-import":
+        return None
+    message = entry.get("message")
+    if isinstance(message, dict) and "disks" in message and "x509_ca" in message:
+        return {"disks": message["disks"], "x509_ca": message["x509_ca"]}
+    return None
+
+
+class Finding:
+    """One pre-flight check: its name, whether it passed, and what it found."""
+
+    def __init__(self, check, ok, message):
+        self.check = check
+        self.ok = ok
+        self.message = message
+
+    def as_dict(self):
+        return {"check": self.check, "ok": self.ok, "message": self.message}
+
+
+def static_checks(source, request, move, src_info, dst_info, dst_features, dst_instances,
+                  dst_nodes, dst_os_names, src_cluster_tags, create_body):
+    """Pre-flight checks that need no write on either cluster; a list of Findings."""
+    findings = []
+
+    def add(check, ok, message):
+        findings.append(Finding(check, ok, message))
+
+    add("rapi_features", "instance-create-reqv1" in dst_features,
+        "destination %s %s instance creation request version 1"
+        % (move["destination_cluster"], "supports" if "instance-create-reqv1" in dst_features
+           else "does not support"))
+    template = create_body["disk_template"]
+    enabled = dst_info.get("enabled_disk_templates") or []
+    add("disk_template", template in enabled,
+        "disk template %s is %s on %s (enabled: %s)"
+        % (template, "enabled" if template in enabled else "not enabled",
+           move["destination_cluster"], ", ".join(enabled)))
+    hypervisors = dst_info.get("enabled_hypervisors") or []
+    add("hypervisor", source["hypervisor"] in hypervisors,
+        "hypervisor %s is %s on %s (enabled: %s)"
+        % (source["hypervisor"], "enabled" if source["hypervisor"] in hypervisors else "not enabled",
+           move["destination_cluster"], ", ".join(hypervisors)))
+    if source["os"]:
+        add("os", source["os"].split("+")[0] in dst_os_names,
+            "OS %s %s on %s" % (source["os"], "exists" if source["os"].split("+")[0] in dst_os_names
+                                else "is not installed", move["destination_cluster"]))
+    compress = create_body.get("compress") or "none"
+    if compress != "none":
+        src_tools = src_info.get("compression_tools") or []
+        dst_tools = dst_info.get("compression_tools") or []
+        both = compress in src_tools and compress in dst_tools
+        add("compression", both,
+            "compression %s is allowed on %s (%s) and %s (%s)" % (
+                compress, move["source_cluster"], ", ".join(src_tools), move["destination_cluster"],
+                ", ".join(dst_tools)) if both else
+            "compression %s must be in both clusters' compression_tools: %s has %s, %s has %s; "
+            "add it with 'gnt-cluster modify --compression-tools' or choose another"
+            % (compress, move["source_cluster"], ", ".join(src_tools), move["destination_cluster"],
+               ", ".join(dst_tools)))
+    findings.extend(_placement_checks(create_body, move, dst_info, dst_nodes))
+    findings.extend(_mac_checks(create_body, move, dst_instances))
+    src_version = parse_version(src_info.get("software_version"))
+    if src_version and src_version < TRANSFER_FIX_VERSION and TAG_TRANSFER_FIX not in src_cluster_tags:
+        add("transfer_defect", False,
+            "source cluster %s runs Ganeti %s, whose disk transfers fail on the socat commonName "
+            "check (ganeti/ganeti#1681) and the transfer fix is not applied (no cluster tag %s); "
+            "run the ganeti.fleet.transfer_fix role (or playbooks/move_readiness.yml) on %s"
+            % (move["source_cluster"], src_info.get("software_version"), TAG_TRANSFER_FIX,
+               move["source_cluster"]))
+    else:
+        add("transfer_defect", True,
+            "disk transfers from %s (Ganeti %s) are not affected by ganeti/ganeti#1681%s"
+            % (move["source_cluster"], src_info.get("software_version"),
+               " (transfer fix applied)" if TAG_TRANSFER_FIX in src_cluster_tags else ""))
+    return findings
+
+
+def _placement_checks(body, move, dst_info, dst_nodes):
+    findings = []
+    by_name = {n["name"]: n for n in dst_nodes}
+    for key in ("pnode", "snode"):
+        node = body.get(key)
+        if not node:
+            continue
+        info = by_name.get(node)
+        if info is None:
+            findings.append(Finding("nodes", False, "node %s does not exist on %s (nodes: %s)" % (
+                node, move["destination_cluster"], ", ".join(sorted(by_name)))))
+        elif info.get("offline") or info.get("drained") or not info.get("vm_capable", True):
+            findings.append(Finding("nodes", False, "node %s on %s cannot take instances (%s)" % (
+                node, move["destination_cluster"],
+                "offline" if info.get("offline") else "drained" if info.get("drained")
+                else "not vm_capable")))
+        else:
+            findings.append(Finding("nodes", True, "node %s on %s can take the instance"
+                                    % (node, move["destination_cluster"])))
+    if not body.get("pnode") and not body.get("iallocator"):
+        default = dst_info.get("default_iallocator")
+        findings.append(Finding(
+            "iallocator", bool(default),
+            "placement on %s by its default iallocator %s" % (move["destination_cluster"], default)
+            if default else
+            "%s has no default iallocator: give primary_node or iallocator"
+            % move["destination_cluster"]))
+    return findings
+
+
+def _mac_checks(body, move, dst_instances):
+    used = {}
+    for instance in dst_instances:
+        if instance.get("name") == move["destination_name"]:
+            continue  # a remnant of this move is removed first
+        for mac in instance.get("nic.macs") or []:
+            used[mac.lower()] = instance["name"]
+    findings = []
+    for index, nic in enumerate(body["nics"]):
+        mac = (nic.get("mac") or "").lower()
+        if mac in ("", "generate", "auto"):
+            continue
+        owner = used.get(mac)
+        findings.append(Finding(
+            "mac", owner is None,
+            "MAC %s of NIC %d is free on %s" % (mac, index, move["destination_cluster"])
+            if owner is None else
+            "MAC %s of NIC %d is already used by instance %s on %s; pass nics: [{mac: generate}] "
+            "to give the moved instance a new one" % (mac, index, owner, move["destination_cluster"])))
+    return findings
+
+
+def describe_failures(findings):
+    return "; ".join(f.message for f in findings if not f.ok)
