@@ -1,0 +1,316 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Tests of the Ganeti 3.0.x transfer fix, on copies of the installed stock file."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from ansible_collections.ganeti.fleet.plugins.module_utils import transfer_fix as tf
+
+INSTALLED_SHARE = "/usr/share/ganeti/3.0"
+INSTALLED_FILE = os.path.join(INSTALLED_SHARE, tf.TARGET_RELPATH)
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _installed_stock():
+    try:
+        with open(INSTALLED_FILE, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        pytest.skip("Ganeti 3.0 is not installed here (%s)" % INSTALLED_FILE)
+    if tf.sha256_hex(data) != tf.STOCK_SHA256:
+        pytest.skip("the installed %s is not the stock file" % INSTALLED_FILE)
+    return data
+
+
+@pytest.fixture
+def stock():
+    return _installed_stock()
+
+
+@pytest.fixture
+def share(tmp_path, stock):
+    """A share directory like /usr/share/ganeti/3.0, holding a copy of the stock file."""
+    root = tmp_path / "share" / "3.0"
+    (root / "ganeti" / "impexpd").mkdir(parents=True)
+    (root / "ganeti" / "_constants.py").write_text('RELEASE_VERSION = "3.0.2"\n', encoding="ascii")
+    target = root / "ganeti" / "impexpd" / "__init__.py"
+    target.write_bytes(stock)
+    os.chmod(target, 0o644)
+    os.utime(target, ns=(1678182000 * 10**9, 1678182000 * 10**9))
+    link = tmp_path / "share" / "default"
+    link.symlink_to(root)
+    return {"dir": str(link), "real": str(root), "file": str(target),
+            "backup": str(tmp_path / "backup")}
+
+
+def _run(share, desired, check=False):
+    inspection = tf.Inspection(share["dir"])
+    plan = tf.Plan(inspection, desired)
+    backup = None if check else tf.execute(plan, share["backup"])
+    return inspection, plan, backup
+
+
+# --- the transformation -------------------------------------------------------
+
+
+def test_stock_checksum_is_the_installed_file(stock):
+    assert tf.sha256_hex(stock) == tf.KNOWN_RELEASES["3.0.2"]["stock"]
+
+
+def test_fix_is_deterministic_and_has_the_known_checksum(stock):
+    first = tf.fix_bytes(stock)
+    second = tf.fix_bytes(bytes(stock))
+    assert first == second
+    assert tf.sha256_hex(first) == tf.FIXED_SHA256
+    for release in tf.KNOWN_RELEASES.values():
+        assert release["fixed"] == tf.sha256_hex(first)
+
+
+def test_unfix_restores_the_stock_bytes(stock):
+    assert tf.unfix_bytes(tf.fix_bytes(stock)) == stock
+
+
+def test_fix_changes_only_the_name_check(stock):
+    fixed = tf.fix_bytes(stock).decode()
+    assert "openssl-commonname=%s\" % constants.X509_CERT_CN" not in fixed
+    assert "_ExpectedPeerCommonName(self._opts.ca)" in fixed
+    # Verification options are untouched.
+    assert fixed.count('"verify=1"') == stock.decode().count('"verify=1"') == 1
+    compile(fixed, "impexpd/__init__.py", "exec")
+
+
+def test_fix_refuses_other_layouts(stock):
+    with pytest.raises(tf.TransferFixError):
+        tf.fix_bytes(tf.fix_bytes(stock))
+    with pytest.raises(tf.TransferFixError):
+        tf.unfix_bytes(stock)
+    with pytest.raises(tf.TransferFixError):
+        tf.fix_bytes(b"# something else\n")
+
+
+def test_classify(stock):
+    assert tf.classify(stock, "3.0.2") == tf.STATE_STOCK
+    assert tf.classify(tf.fix_bytes(stock), "3.0.2") == tf.STATE_FIXED
+    assert tf.classify(stock + b"\n", "3.0.2") == tf.STATE_DRIFT
+
+
+def test_parse_version():
+    assert tf.parse_version("3.0.2") == (3, 0, 2)
+    assert tf.parse_version("3.1") == (3, 1, 0)
+    assert tf.parse_version("3.1.0~rc1") == (3, 1, 0)
+    assert tf.parse_version("x") is None
+
+
+# --- apply, idempotency, restore -------------------------------------------------
+
+
+def test_check_mode_plan_changes_nothing(share, stock):
+    inspection, plan, _ = _run(share, "present", check=True)
+    assert inspection.state == tf.STATE_STOCK
+    assert plan.changed and plan.action == "apply"
+    assert plan.after_state == tf.STATE_FIXED
+    assert plan.checksum_after == tf.FIXED_SHA256
+    with open(share["file"], "rb") as handle:
+        assert handle.read() == stock
+    assert not os.path.exists(share["backup"])
+
+
+def test_apply_then_idempotent_then_restore(share, stock):
+    before = os.stat(share["file"])
+    inspection, plan, backup = _run(share, "present")
+    assert inspection.path == share["file"]          # the symlink is resolved
+    assert inspection.release == "3.0.2"
+    assert plan.changed
+    with open(share["file"], "rb") as handle:
+        assert tf.sha256_hex(handle.read()) == tf.FIXED_SHA256
+    after = os.stat(share["file"])
+    assert after.st_mode == before.st_mode
+    # Byte-exact backup with the original metadata.
+    with open(backup, "rb") as handle:
+        assert handle.read() == stock
+    with open(tf.backup_paths(share["backup"], "3.0.2")[1], encoding="utf-8") as handle:
+        meta = json.load(handle)
+    assert meta["sha256"] == tf.STOCK_SHA256
+    assert meta["mode"] == 0o644
+    assert meta["mtime_ns"] == before.st_mtime_ns
+    assert meta["file"] == share["file"]
+    # No temporary file left next to Ganeti's file.
+    assert os.listdir(os.path.dirname(share["file"])) == ["__init__.py"]
+
+    # Second run: nothing to do.
+    inspection, plan, backup2 = _run(share, "present")
+    assert inspection.state == tf.STATE_FIXED
+    assert not plan.changed
+    assert backup2 == backup
+
+    # Restore: the original bytes, mode and mtime; the backup is gone.
+    inspection, plan, backup3 = _run(share, "absent")
+    assert plan.changed and plan.action == "restore"
+    assert backup3 is None
+    with open(share["file"], "rb") as handle:
+        assert handle.read() == stock
+    restored = os.stat(share["file"])
+    assert restored.st_mode == before.st_mode
+    assert restored.st_mtime_ns == before.st_mtime_ns
+    assert not os.path.exists(backup)
+
+    # And absent again: nothing to do.
+    _, plan, _ = _run(share, "absent")
+    assert not plan.changed
+
+
+def test_restore_without_backup_uses_the_inverse_transformation(share, stock):
+    _run(share, "present")
+    shutil.rmtree(share["backup"])
+    _, plan, _ = _run(share, "absent")
+    assert plan.changed
+    with open(share["file"], "rb") as handle:
+        assert handle.read() == stock
+
+
+def test_restore_ignores_a_corrupt_backup(share, stock):
+    _, _, backup = _run(share, "present")
+    with open(backup, "wb") as handle:
+        handle.write(b"not the stock file\n")
+    _run(share, "absent")
+    with open(share["file"], "rb") as handle:
+        assert handle.read() == stock
+
+
+def test_drift_is_refused_with_file_checksum_and_remedy(share, stock):
+    with open(share["file"], "ab") as handle:
+        handle.write(b"# local change\n")
+    digest = tf.sha256_hex(stock + b"# local change\n")
+    for desired in ("present", "absent"):
+        inspection = tf.Inspection(share["dir"])
+        assert inspection.state == tf.STATE_DRIFT
+        with pytest.raises(tf.TransferFixError) as err:
+            tf.Plan(inspection, desired)
+        message = str(err.value)
+        assert share["file"] in message
+        assert digest in message
+        assert "reinstall" in message
+    with open(share["file"], "rb") as handle:
+        assert handle.read() == stock + b"# local change\n"
+
+
+def test_newer_ganeti_needs_nothing(share):
+    with open(os.path.join(share["real"], "ganeti", "_constants.py"), "w", encoding="ascii") as handle:
+        handle.write('RELEASE_VERSION = "3.1.1"\n')
+    inspection, plan, backup = _run(share, "present")
+    assert inspection.state == tf.STATE_NOT_NEEDED
+    assert not plan.changed and backup is None
+    assert plan.checksum_after is None
+
+
+def test_unknown_release_is_refused(share):
+    with open(os.path.join(share["real"], "ganeti", "_constants.py"), "w", encoding="ascii") as handle:
+        handle.write('RELEASE_VERSION = "2.16.2"\n')
+    with pytest.raises(tf.TransferFixError, match="not supported"):
+        tf.Inspection(share["dir"])
+
+
+def test_missing_version_file(tmp_path):
+    with pytest.raises(tf.TransferFixError, match="cannot read the Ganeti version"):
+        tf.Inspection(str(tmp_path))
+
+
+def test_node_identity_from_ssconf(tmp_path, monkeypatch):
+    for name, text in (("cluster_name", "c1.lab\n"), ("master_node", "c1n1.lab\n"),
+                       ("node_list", "c1n1.lab\nc1n2.lab\n"), ("online_nodes", "c1n1.lab\n")):
+        (tmp_path / ("ssconf_" + name)).write_text(text, encoding="ascii")
+    monkeypatch.setattr(tf.socket, "gethostname", lambda: "c1n2")
+    monkeypatch.setattr(tf.socket, "getfqdn", lambda: "c1n2")
+    ident = tf.node_identity(str(tmp_path))
+    assert ident == {"cluster_name": "c1.lab", "master_node": "c1n1.lab", "node_name": "c1n2.lab",
+                     "nodes": ["c1n1.lab", "c1n2.lab"], "online_nodes": ["c1n1.lab"],
+                     "is_master": False}
+    assert tf.node_identity(str(tmp_path / "none"))["cluster_name"] is None
+
+
+# --- the fixed code, run by Ganeti's own Python -----------------------------------
+
+
+def _write_cert(path, common_name, with_key_first=False):
+    crypto = pytest.importorskip("cryptography")
+    del crypto
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    with open(path, "wb") as handle:
+        handle.write(key_pem + cert_pem if with_key_first else cert_pem)
+
+
+PROBE = textwrap.dedent("""
+    import importlib.util, json, sys
+    sys.path.insert(0, sys.argv[1])
+    import ganeti
+    spec = importlib.util.spec_from_file_location("ganeti.impexpd", sys.argv[2])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["ganeti.impexpd"] = mod
+    spec.loader.exec_module(mod)
+    mod.CommandBuilder._SOCAT_VERSION = (1, 7, 4)
+
+    class Opts(object):
+        key = "/k.pem"; cert = "/c.pem"; bind = None; ipv4 = True; ipv6 = False
+        host = "198.51.100.4"; port = 1234; connect_timeout = 10; connect_retries = 1
+        magic = None; compress = "none"; cmd_prefix = None; cmd_suffix = None
+
+    out = {}
+    for ca in sys.argv[3:]:
+        opts = Opts(); opts.ca = ca
+        out[ca] = mod.CommandBuilder("export", opts, 1, 2, 3)._GetSocatCommand()
+    print(json.dumps(out))
+""")
+
+
+def test_fixed_code_expects_the_ca_certificates_name(tmp_path, stock):
+    if not os.path.exists(SYSTEM_PYTHON) or subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import sys; sys.path.insert(0, %r); import ganeti, OpenSSL"
+             % INSTALLED_SHARE], capture_output=True, check=False).returncode != 0:
+        pytest.skip("Ganeti's Python (with pyOpenSSL) is not available")
+    fixed = tmp_path / "impexpd_fixed.py"
+    fixed.write_bytes(tf.fix_bytes(stock))
+    remote = str(tmp_path / "remote-ca.pem")         # remote import: the peer's certificate
+    _write_cert(remote, "node2.example.org")
+    local = str(tmp_path / "server.pem")              # gnt-backup: node daemon key + certificate
+    _write_cert(local, "ganeti.example.com", with_key_first=True)
+    broken = str(tmp_path / "broken.pem")
+    with open(broken, "w", encoding="ascii") as handle:
+        handle.write("no certificate here\n")
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", PROBE, INSTALLED_SHARE, str(fixed), remote, local,
+                           broken], capture_output=True, text=True, check=True)
+    commands = json.loads(proc.stdout.strip().splitlines()[-1])
+    for ca, expected in ((remote, "node2.example.org"), (local, "ganeti.example.com"),
+                         (broken, "ganeti.example.com")):
+        target = commands[ca][-1]
+        assert target.startswith("OPENSSL:198.51.100.4:1234,")
+        options = target.split(",")
+        assert "openssl-commonname=%s" % expected in options
+        assert "verify=1" in options
+        assert "cafile=%s" % ca in options
