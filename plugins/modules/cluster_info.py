@@ -15,7 +15,7 @@ description:
     and the optional RAPI features the cluster implements (C(GET /2/features)).
   - The Ganeti software version is also returned as a list of integers, handy for version comparisons.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

@@ -16,7 +16,7 @@ description:
   - Names are matched exactly, or by their first label when that is unique (V(web1) finds
     V(web1.example.org)), as Ganeti's command line tools do.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

@@ -15,7 +15,7 @@ description:
   - Waiting follows the job with RAPI's long-poll call C(GET /2/jobs/ID/wait), so the job log is
     collected as it is written and there is no fixed polling interval.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
@@ -36,15 +36,14 @@ options:
     required: true
   state:
     description:
-      - V(info) reads the job as it is now; a failed job does not make the module fail.
+      - Leave unset to read the job as it is now; a failed job does not make the module fail then.
       - V(waited) waits until the job has finished and fails if the job failed or was canceled.
         Needs a RAPI user with C(write) access.
       - V(canceled) cancels the job if it has not finished yet. Ganeti can only cancel jobs that
         have not started running; for a running job the module fails with Ganeti's answer.
         Needs a RAPI user with C(write) access.
     type: str
-    choices: [info, waited, canceled]
-    default: info
+    choices: [waited, canceled]
   wait_timeout:
     description:
       - With O(state=waited), how many seconds to wait before giving up. The job keeps running.
@@ -249,11 +248,11 @@ def run(module, client):
         return result
 
     job = client.get_job(job_id)
-    if state == "info" or job.get("status") in JOB_STATUS_FINALIZED:
+    if state is None or job.get("status") in JOB_STATUS_FINALIZED:
         result.update(job_output(job))
         return result
 
-    # state == canceled, job not finished
+    # state == "canceled" and the job has not finished
     result["changed"] = True
     if module.check_mode:
         result.update(job_output(job))
@@ -281,7 +280,7 @@ def main():
     module = create_rapi_module(
         argument_spec=dict(
             job_id=dict(type="str", required=True),
-            state=dict(type="str", choices=["info", "waited", "canceled"], default="info"),
+            state=dict(type="str", choices=["waited", "canceled"]),
             wait_timeout=dict(type="int", default=600),
         ),
     )

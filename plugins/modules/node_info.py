@@ -16,7 +16,7 @@ description:
   - Names are matched exactly, or by their first label when that is unique (V(node1) finds
     V(node1.example.org)).
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

@@ -18,7 +18,7 @@ description:
   - Every change is a Ganeti job (C(PUT) or C(DELETE) on the object's C(tags) resource); removals are
     sent before additions.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

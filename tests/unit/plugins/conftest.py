@@ -150,7 +150,7 @@ class FakeJob:
         with self.lock:
             if self.position + 1 < len(self.stages):
                 self.position += 1
-                _, messages = self.stages[self.position]
+                messages = self.stages[self.position][1]
                 for log_type, message in messages:
                     self.serial += 1
                     self.log.append([self.serial, [1700000000 + self.serial, 250000], log_type, message])
@@ -255,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return None, None
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        user, dummy, password = base64.b64decode(header[6:]).decode().partition(":")
         return user, password
 
     def _handle(self, method):

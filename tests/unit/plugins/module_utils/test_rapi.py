@@ -115,7 +115,7 @@ def test_keep_alive_reuses_connection(rapi, fake_rapi):
     server, options = rapi
     fake_rapi.route("GET", "/version", (200, 2))
     client = client_for(options)
-    for _ in range(3):
+    for dummy in range(3):
         client.get_version()
     pool = client._session.get_adapter(server.url).poolmanager
     assert len(pool.pools) == 1
@@ -215,8 +215,8 @@ def test_404_names_object(rapi, fake_rapi):
 
 def test_415_reported(rapi, fake_rapi):
     server, options = rapi
-    fake_rapi.route("PUT", "/2/modify", (415, {"code": 415, "message": "Unsupported Media Type",
-                                             "explain": ""}))
+    body = {"code": 415, "message": "Unsupported Media Type", "explain": ""}
+    fake_rapi.route("PUT", "/2/modify", (415, body))
     client = client_for(options)
     with pytest.raises(RapiError) as err:
         client.submit("PUT", "/2/modify", body={"x": 1})
