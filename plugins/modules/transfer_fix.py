@@ -41,14 +41,19 @@ notes:
     run the module again afterwards. C(dpkg --verify ganeti-3.0) reports the changed file while
     the fix is applied.
   - Requires root on the node.
+extends_documentation_fragment:
+  - ganeti.fleet.attributes
 attributes:
   check_mode:
     support: full
-    description: Nothing is written in check mode; the result says what would change.
+    details:
+      - Nothing is written in check mode; the result says what would change.
   diff_mode:
     support: full
-    description: The diff is a summary (file, state, SHA-256), not the file content.
+    details:
+      - The diff is a summary (file, state, SHA-256), not the file content.
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:
