@@ -6,7 +6,9 @@
 """Client for the Ganeti remote API (RAPI, version 2).
 
 One client class, :class:`RapiClient`, built on a ``requests.Session`` so
-that connections are kept alive.  It is usable from modules (see
+that connections are kept alive where the server allows it (Ganeti's own
+HTTP server answers ``Connection: close``, so there each request opens a
+new connection).  It is usable from modules (see
 :meth:`RapiClient.from_module`) and from any other plugin, because it can be
 built from a plain dictionary of the connection options
 (:meth:`RapiClient.from_options`).
@@ -319,6 +321,10 @@ class _HostnameSkippingAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         kwargs["assert_hostname"] = False
         return super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        proxy_kwargs["assert_hostname"] = False
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
 class RapiClient:
