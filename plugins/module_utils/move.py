@@ -423,4 +423,116 @@ def _mac_checks(body, move, dst_instances):
 
 
 def describe_failures(findings):
-    return "; ".join(f.message for f in findings if not f.ok)
+    """The messages of the failed checks (Findings or their dicts), joined."""
+    items = [f.as_dict() if isinstance(f, Finding) else f for f in findings]
+    return "; ".join(f["message"] for f in items if not f["ok"])
+
+
+def get_instance_or_none(client, name):
+    try:
+        return client.get_instance(name)
+    except RapiError as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+
+
+def describe_move(request, source_cluster, destination_cluster):
+    dst_name = destination_name(request)
+    return {
+        "id": move_id(source_cluster, request["name"], destination_cluster, dst_name),
+        "source_cluster": source_cluster,
+        "source_name": request["name"],
+        "destination_cluster": destination_cluster,
+        "destination_name": dst_name,
+        "source_policy": request.get("source_policy") or "remove",
+        "start": request.get("start"),
+    }
+
+
+def plan_move(src, dst, request, probe=True):
+    """Read both clusters and return the plan of one move (changes nothing but the probe).
+
+    The probe (``probe=True``) runs ``prepare-export`` on the source (its only
+    effect is a short-lived X509 key on the source's primary node) and a
+    ``dry-run`` of the real create request on the destination, which checks
+    the shared cluster domain secret and everything Ganeti itself checks
+    before creating an instance.
+
+    :returns: dict with ``move`` (ids and names), ``phase``, ``reason``,
+        ``source`` (details, when the source still exists),
+        ``create_body``, ``findings`` (list of dicts) and ``ok``.
+    """
+    src_info = src.get_info()
+    dst_info = dst.get_info()
+    move = describe_move(request, src_info["name"], dst_info["name"])
+    if move["source_policy"] not in SOURCE_POLICIES:
+        raise MoveError("source_policy must be one of %s, not %r"
+                        % (", ".join(SOURCE_POLICIES), move["source_policy"]))
+    source_instance = get_instance_or_none(src, move["source_name"])
+    destination_instance = get_instance_or_none(dst, move["destination_name"])
+    phase, reason = assess(source_instance, destination_instance, move)
+    result = {"move": move, "phase": phase, "reason": reason, "source": None, "create_body": None,
+              "findings": [], "ok": True,
+              "destination": _instance_summary(destination_instance),
+              "start_destination": None}
+    if phase not in (PHASE_NEW, PHASE_REMNANT):
+        result["start_destination"] = should_start(destination_instance, move)
+        return result
+    source = source_details(src, move["source_name"])
+    result["source"] = source
+    result["start_destination"] = (source["admin_state"] == "up" if move["start"] is None
+                                   else bool(move["start"]))
+    body = build_create_body(source, request, move["source_cluster"], move["id"])
+    result["create_body"] = body
+    findings = static_checks(
+        source, request, move, src_info, dst_info, dst.get_features(), dst.list_instances(bulk=True),
+        dst.list_nodes(bulk=True), _os_names(dst), src.get_tags("cluster"), body)
+    if probe and phase == PHASE_NEW:
+        findings.append(probe_destination(src, dst, move, body))
+    elif probe:
+        findings.append(Finding("destination_dry_run", True,
+                                "dry run skipped: the remnant of the earlier run holds the name; the "
+                                "real create runs its checks before the source is shut down"))
+    result["findings"] = [f.as_dict() for f in findings]
+    result["ok"] = all(f.ok for f in findings)
+    return result
+
+
+def probe_destination(src, dst, move, body):
+    """prepare-export on the source, then a dry run of the real create on the destination."""
+    job_id = src.submit("PUT", "/2/instances/%s/prepare-export" % move["source_name"],
+                        query={"mode": "remote"})
+    prepared = src.wait_for_job(job_id)["opresult"][0]
+    probe_body = dict(body, source_handshake=prepared["handshake"],
+                      source_x509_ca=prepared["x509_ca"])
+    try:
+        dst.wait_for_job(dst.submit("POST", "/2/instances", query={"dry-run": 1}, body=probe_body))
+    except RapiError as exc:
+        if exc.kind != "job_failed":
+            raise
+        text = exc.error_message or str(exc)
+        hint = ""
+        if "domain secret" in text:
+            hint = ("; make the clusters share one cluster domain secret "
+                    "(playbooks/domain_secret.yml)")
+        return Finding("destination_dry_run", False,
+                       "%s refuses the import of %s as %s: %s%s" % (
+                           move["destination_cluster"], move["source_name"],
+                           move["destination_name"], text, hint))
+    return Finding("destination_dry_run", True,
+                   "%s accepts the import of %s as %s (shared cluster domain secret, name, "
+                   "placement, MACs and parameters checked by a dry run)"
+                   % (move["destination_cluster"], move["source_name"], move["destination_name"]))
+
+
+def _os_names(client):
+    names = client.get("/2/os") or []
+    return {name.split("+")[0] for name in names}
+
+
+def _instance_summary(instance):
+    if instance is None:
+        return None
+    return {key: instance.get(key) for key in (
+        "name", "admin_state", "oper_state", "status", "pnode", "tags", "disk.sizes", "nic.macs")}

@@ -60,7 +60,7 @@ def main(argv=None):
             if not args.cmd:
                 raise LabError("exec needs a command")
             proc = nsexec(lab.host_pid(args.host), args.cmd, check=False, capture=False,
-                          env=_passthrough_env())
+                          env=_passthrough_env(), cwd=os.getcwd())
             return proc.returncode
         elif args.command == "shell":
             proc = nsexec(lab.host_pid(args.host), ["bash", "-l"], check=False, capture=False,

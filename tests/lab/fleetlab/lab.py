@@ -191,10 +191,10 @@ def start_host(lab_dir, name, hostname, mounts, mkdirs=()):
     return children[0]
 
 
-def nsexec(pid, cmd, check=True, capture=True, input_text=None, timeout=600, env=None):
+def nsexec(pid, cmd, check=True, capture=True, input_text=None, timeout=600, env=None, cwd="/"):
     """Run CMD inside every namespace of the lab host whose init is PID."""
     full = ["nsenter", "--target", str(pid), "--mount", "--uts", "--ipc", "--net", "--pid",
-            "--wd=/"] + list(cmd)
+            "--wd=%s" % cwd] + list(cmd)
     return _run(full, check=check, capture=capture, input_text=input_text, timeout=timeout,
                 env=dict(CLEAN_ENV, **(env or {})))
 
