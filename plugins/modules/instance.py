@@ -17,7 +17,7 @@ description:
   - O(require_tags) guards removals: an instance that lacks one of them is never removed, which is how the move
     role makes sure it only ever deletes an instance it created itself.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

@@ -23,7 +23,7 @@ description:
   - Most users want the M(ganeti.fleet.instance_move_plan) module and the C(ganeti.fleet.instance_move) role,
     which compose this module with the destination side, pre-flight checks and clean-up.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

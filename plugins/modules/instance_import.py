@@ -23,7 +23,7 @@ description:
   - The destination cluster checks the handshake when the job starts, so a cluster domain secret that is not
     shared fails here, before anything is done on the source.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi

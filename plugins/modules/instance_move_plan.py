@@ -26,7 +26,7 @@ description:
   - Talks to two clusters, so it is not in the C(ganeti.fleet.rapi) action group; give O(source) and
     O(destination).
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.attributes
 attributes:

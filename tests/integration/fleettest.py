@@ -1,0 +1,106 @@
+"""Helpers shared by the integration tests: playbook runs and lab connections."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS_ROOT = os.path.join(REPO, "tests", "output", "collections")
+
+
+def _collections_path():
+    """A collections path where ganeti.fleet is this checkout."""
+    link = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "ganeti", "fleet")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.islink(link) and os.readlink(link) != REPO:
+        os.unlink(link)
+    if not os.path.lexists(link):
+        os.symlink(REPO, link)
+    return COLLECTIONS_ROOT
+
+
+def rapi_options(lab, cluster):
+    """Module options that reach CLUSTER's RAPI."""
+    info = lab.cluster(cluster)
+    return {"rapi_url": info["rapi_url"], "rapi_user": info["rapi_user"],
+            "rapi_password": lab.rapi_password(cluster), "ca_path": info["ca_file"]}
+
+
+def rapi_env(lab, cluster):
+    """GANETI_RAPI_* environment variables for CLUSTER."""
+    opts = rapi_options(lab, cluster)
+    return {"GANETI_RAPI_URL": opts["rapi_url"], "GANETI_RAPI_USER": opts["rapi_user"],
+            "GANETI_RAPI_PASSWORD": opts["rapi_password"], "GANETI_RAPI_CA_PATH": opts["ca_path"]}
+
+
+class PlaybookResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def stats(self):
+        """Recap per host from the json stdout callback."""
+        return json.loads(self.stdout)["stats"]
+
+    def task_results(self, task_name):
+        """Per-host results of the task named TASK_NAME (json callback)."""
+        found = {}
+        for play in json.loads(self.stdout)["plays"]:
+            for task in play["tasks"]:
+                if task["task"]["name"] == task_name:
+                    found.update(task["hosts"])
+        return found
+
+
+def run_playbook(playbook, inventory=None, extra_vars=None, env=None, args=(), json_output=True,
+                 check=False, diff=False, verbosity=0):
+    """Run ansible-playbook (from the dev venv) and return a PlaybookResult."""
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), playbook]
+    if inventory:
+        cmd += ["-i", inventory]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    cmd += list(args)
+    full_env = dict(os.environ)
+    full_env.update({
+        "ANSIBLE_COLLECTIONS_PATH": _collections_path(),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    })
+    if json_output:
+        # ansible-core ships no JSON stdout callback; the suite has its own.
+        full_env["ANSIBLE_STDOUT_CALLBACK"] = "fleet_json"
+        full_env["ANSIBLE_CALLBACK_PLUGINS"] = os.path.join(REPO, "tests", "integration",
+                                                            "callback_plugins")
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, check=False,
+                          cwd=REPO, timeout=1800)
+    return PlaybookResult(proc)
+
+
+def connection(lab, cluster):
+    """A connection dict (rapi_url, rapi_user, rapi_password, ca_path) for CLUSTER."""
+    return rapi_options(lab, cluster)
+
+
+def set_transfer_fix(lab, state):
+    """Apply (present) or revert (absent) the transfer fix on every lab node, with the role."""
+    result = run_playbook(os.path.join(REPO, "playbooks", "transfer_fix.yml"),
+                          inventory=lab.state()["inventory"],
+                          extra_vars={"transfer_fix_state": state})
+    assert result.rc == 0, result.output
+    return result
