@@ -24,7 +24,7 @@ Verification stays on; the certificate is still pinned by the CA file.
 
 The transformation is a fixed text substitution on the stock file, so the
 fixed file has a known checksum and the change can be reversed exactly.
-Everything here is pure Python (no Ansible imports) so it can be unit
+Everything here is plain Python (no Ansible imports), so it can be unit
 tested and used by the module.
 """
 
@@ -34,8 +34,8 @@ import hashlib
 import json
 import os
 import re
-import socket
-import tempfile
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import atomic_write
 
 #: Cluster tag that marks a cluster whose nodes all carry the fix.
 FIX_TAG = "ganeti-fleet:transfer-fix"
@@ -206,41 +206,6 @@ def drift_message(path, digest, release):
         "run again." % (path, digest, release, known["stock"], known["fixed"]))
 
 
-def node_identity(ssconf_dir="/var/lib/ganeti"):
-    """Cluster membership of this node from Ganeti's ssconf files (best effort)."""
-
-    def read(name):
-        try:
-            with open(os.path.join(ssconf_dir, "ssconf_" + name), encoding="utf-8") as handle:
-                return handle.read()
-        except OSError:
-            return None
-
-    cluster_name = (read("cluster_name") or "").strip() or None
-    master = (read("master_node") or "").strip() or None
-    nodes = [line.strip() for line in (read("node_list") or "").splitlines() if line.strip()]
-    online_text = read("online_nodes")
-    online = ([line.strip() for line in online_text.splitlines() if line.strip()]
-              if online_text is not None else list(nodes))
-    node_name = None
-    candidates = [socket.gethostname()]
-    try:
-        candidates.append(socket.getfqdn())
-    except OSError:  # pragma: no cover
-        pass
-    for candidate in candidates:
-        if candidate in nodes:
-            node_name = candidate
-            break
-    if node_name is None:
-        short = candidates[0].split(".")[0]
-        matches = [n for n in nodes if n.split(".")[0] == short]
-        if len(matches) == 1:
-            node_name = matches[0]
-    return {"cluster_name": cluster_name, "master_node": master, "node_name": node_name,
-            "nodes": nodes, "online_nodes": online, "is_master": bool(node_name and node_name == master)}
-
-
 class Inspection:
     """What is installed: the file, its content and the Ganeti release."""
 
@@ -316,31 +281,6 @@ def backup_paths(backup_dir, release):
     return os.path.join(base, "impexpd__init__.py.orig"), os.path.join(base, "metadata.json")
 
 
-def _atomic_write(path, data, mode, uid, gid, mtime_ns=None):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".fleet-tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.chown(tmp, uid, gid)
-        if mtime_ns is not None:
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _read(path):
     with open(path, "rb") as handle:
         return handle.read()
@@ -353,12 +293,12 @@ def write_backup(inspection, backup_dir):
         return orig
     os.makedirs(os.path.dirname(orig), mode=0o700, exist_ok=True)
     stat = os.stat(inspection.path)
-    _atomic_write(orig, inspection.data, 0o600, os.geteuid(), os.getegid(), stat.st_mtime_ns)
+    atomic_write(orig, inspection.data, 0o600, os.geteuid(), os.getegid(), stat.st_mtime_ns)
     metadata = {"file": inspection.path, "ganeti_version": inspection.release,
                 "sha256": inspection.digest, "mode": stat.st_mode & 0o7777,
                 "uid": stat.st_uid, "gid": stat.st_gid, "mtime_ns": stat.st_mtime_ns,
                 "fix_revision": FIX_REVISION}
-    _atomic_write(meta, (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode(),
+    atomic_write(meta, (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode(),
                   0o600, os.geteuid(), os.getegid())
     return orig
 
@@ -403,7 +343,7 @@ def execute(plan, backup_dir=DEFAULT_BACKUP_DIR):
     stat = os.stat(inspection.path)
     if plan.action == "apply":
         backup = write_backup(inspection, backup_dir)
-        _atomic_write(inspection.path, plan.new_data, stat.st_mode & 0o7777, stat.st_uid,
+        atomic_write(inspection.path, plan.new_data, stat.st_mode & 0o7777, stat.st_uid,
                       stat.st_gid)
         if sha256_hex(_read(inspection.path)) != known["fixed"]:
             raise TransferFixError("%s does not have the expected checksum after writing it"
@@ -416,7 +356,7 @@ def execute(plan, backup_dir=DEFAULT_BACKUP_DIR):
         metadata = {}
     if sha256_hex(data) != known["stock"]:  # pragma: no cover - guarded by the tests
         raise TransferFixError("cannot rebuild the stock %s" % inspection.path)
-    _atomic_write(inspection.path, data, metadata.get("mode", stat.st_mode & 0o7777),
+    atomic_write(inspection.path, data, metadata.get("mode", stat.st_mode & 0o7777),
                   metadata.get("uid", stat.st_uid), metadata.get("gid", stat.st_gid),
                   metadata.get("mtime_ns"))
     if sha256_hex(_read(inspection.path)) != known["stock"]:

@@ -177,6 +177,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import transfer_fix as tf
+from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import node_identity
 
 
 def main():
@@ -189,7 +190,7 @@ def main():
         supports_check_mode=True,
     )
     state = module.params["state"]
-    result = dict(changed=False, node=tf.node_identity())
+    result = dict(changed=False, node=node_identity())
     try:
         inspection = tf.Inspection(module.params["share_dir"])
         result.update(ganeti_version=inspection.release, file=inspection.path,

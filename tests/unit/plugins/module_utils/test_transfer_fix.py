@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 
+from ansible_collections.ganeti.fleet.plugins.module_utils import node_local
 from ansible_collections.ganeti.fleet.plugins.module_utils import transfer_fix as tf
 
 INSTALLED_SHARE = "/usr/share/ganeti/3.0"
@@ -231,13 +232,13 @@ def test_node_identity_from_ssconf(tmp_path, monkeypatch):
     for name, text in (("cluster_name", "c1.lab\n"), ("master_node", "c1n1.lab\n"),
                        ("node_list", "c1n1.lab\nc1n2.lab\n"), ("online_nodes", "c1n1.lab\n")):
         (tmp_path / ("ssconf_" + name)).write_text(text, encoding="ascii")
-    monkeypatch.setattr(tf.socket, "gethostname", lambda: "c1n2")
-    monkeypatch.setattr(tf.socket, "getfqdn", lambda: "c1n2")
-    ident = tf.node_identity(str(tmp_path))
+    monkeypatch.setattr(node_local.socket, "gethostname", lambda: "c1n2")
+    monkeypatch.setattr(node_local.socket, "getfqdn", lambda: "c1n2")
+    ident = node_local.node_identity(str(tmp_path))
     assert ident == {"cluster_name": "c1.lab", "master_node": "c1n1.lab", "node_name": "c1n2.lab",
                      "nodes": ["c1n1.lab", "c1n2.lab"], "online_nodes": ["c1n1.lab"],
                      "is_master": False}
-    assert tf.node_identity(str(tmp_path / "none"))["cluster_name"] is None
+    assert node_local.node_identity(str(tmp_path / "none"))["cluster_name"] is None
 
 
 # --- the fixed code, run by Ganeti's own Python -----------------------------------

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Tests of the cluster domain secret logic, with a simulated cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+import pytest
+
+from ansible_collections.ganeti.fleet.plugins.module_utils import domain_secret as ds
+
+SECRET_A = "0123456789abcdef0123456789abcdef01234567"
+SECRET_B = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+class FakeCluster:
+    """A master's secret file (a real file) and its nodes' copies, driven by gnt-cluster calls."""
+
+    def __init__(self, path, nodes=("n1.lab", "n2.lab"), renew_works=True):
+        self.path = path
+        self.nodes = {name: None for name in nodes}
+        self.master = nodes[0]
+        self.renew_works = renew_works
+        self.calls = []
+
+    def master_data(self):
+        return ds.read_file(self.path)
+
+    def sync_all(self):
+        for name in self.nodes:
+            self.nodes[name] = self.master_data()
+
+    def run(self, argv, data=None):
+        self.calls.append((list(argv), data))
+        if argv[:3] == ["gnt-cluster", "command", "sha256sum"]:
+            blocks = []
+            for name in self.nodes:
+                content = self.master_data() if name == self.master else self.nodes[name]
+                if content is None:
+                    blocks.append("-" * 48 + "\nnode: %s\nsha256sum: %s: No such file or directory\n\n"
+                                  "return code = 1" % (name, argv[3]))
+                else:
+                    blocks.append("-" * 48 + "\nnode: %s\n%s  %s\n\nreturn code = 0"
+                                  % (name, hashlib.sha256(content).hexdigest(), argv[3]))
+            return 0, "\n".join(blocks) + "\n", ""
+        if argv == ["gnt-cluster", "redist-conf"]:
+            self.sync_all()
+            return 0, "", ""
+        if argv[:2] == ["gnt-cluster", "renew-crypto"]:
+            if self.renew_works:
+                with open(self.path, "wb") as handle:
+                    handle.write(data)
+                self.sync_all()
+            return 0, "All requested certificates and keys have been replaced.\n", ""
+        return 127, "", "unexpected command %r" % (argv,)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    path = str(tmp_path / "cluster-domain-secret")
+    with open(path, "wb") as handle:
+        handle.write(ds.file_content(SECRET_A))
+    os.chmod(path, 0o640)
+    fake = FakeCluster(path)
+    fake.sync_all()
+    return fake
+
+
+def _plan(cluster, desired=None):
+    return ds.Plan(ds.State(cluster.run, cluster.path), desired)
+
+
+# --- pure helpers -------------------------------------------------------------------
+
+
+def test_fingerprint_is_keyed_short_and_stable():
+    fp = ds.fingerprint(SECRET_A)
+    assert fp == ds.fingerprint(SECRET_A)
+    assert re.match(r"^[0-9a-f]{16}$", fp)
+    assert fp != ds.fingerprint(SECRET_B)
+    assert fp not in SECRET_A and SECRET_A not in fp
+    # Not a plain hash of the secret or of the file.
+    assert fp not in hashlib.sha256(SECRET_A.encode()).hexdigest()
+    assert fp not in hashlib.sha256(ds.file_content(SECRET_A)).hexdigest()
+    assert ds.fingerprint(None) is None
+
+
+def test_generated_secrets_look_like_ganeti_ones():
+    first, second = ds.generate_secret(), ds.generate_secret()
+    assert re.match(r"^[0-9a-f]{40}$", first)
+    assert first != second
+
+
+@pytest.mark.parametrize("value", ["", "short", "has blank inside 1234567", "two\nlines-1234567890",
+                                   "x" * 513, None])
+def test_invalid_secrets_are_refused_without_echoing_them(value):
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.validate_secret(value)
+    if value:
+        assert value not in str(err.value)
+
+
+def test_validate_strips_surrounding_blanks():
+    assert ds.validate_secret("  %s\n" % SECRET_A) == SECRET_A
+
+
+@pytest.mark.parametrize("data,expected", [
+    (b"abc\n", "abc"),
+    (b"\n\nabc  \n\n", "abc"),
+    (b"abc", "abc"),
+    (b"abc\ndef\n", None),
+    (b"", None),
+    (b"\n\n", None),
+    (b"\xff\xfe\n", None),
+    (None, None),
+])
+def test_parse_secret_file_reads_like_ganeti(data, expected):
+    assert ds.parse_secret_file(data) == expected
+
+
+def test_parse_cluster_command():
+    text = ("------------------------------------------------\nnode: a.lab\nline one\nline two\n\n"
+            "return code = 0\n------------------------------------------------\nnode: b.lab\n"
+            "oops\n\nreturn code = 2\n")
+    assert ds.parse_cluster_command(text) == {"a.lab": (0, "line one\nline two"), "b.lab": (2, "oops")}
+
+
+def test_no_node_output_is_an_error(cluster):
+    def broken(argv, data=None):
+        return 1, "", "Cannot communicate with the master daemon"
+    with pytest.raises(ds.DomainSecretError, match="gave no node output"):
+        ds.node_checksums(broken, cluster.path)
+
+
+# --- planning and applying ------------------------------------------------------------
+
+
+def test_in_sync_and_same_secret_needs_nothing(cluster):
+    for desired in (None, SECRET_A, " %s " % SECRET_A):
+        plan = _plan(cluster, desired)
+        assert not plan.changed
+        assert plan.fingerprint == ds.fingerprint(SECRET_A)
+    assert ds.apply(_plan(cluster), cluster.run) == []
+
+
+def test_node_out_of_sync_is_redistributed_only(cluster):
+    cluster.nodes["n2.lab"] = ds.file_content(SECRET_B)
+    plan = _plan(cluster)
+    assert not plan.write and plan.distribute and plan.changed
+    assert plan.out_of_sync == ["n2.lab"]
+    assert ds.apply(plan, cluster.run) == ["redist-conf"]
+    assert ds.verify(cluster.run, cluster.path, SECRET_A) == {"n1.lab": True, "n2.lab": True}
+
+
+def test_missing_node_copy_counts_as_out_of_sync(cluster):
+    cluster.nodes["n2.lab"] = None
+    assert _plan(cluster).out_of_sync == ["n2.lab"]
+
+
+def test_new_secret_is_written_atomically_with_the_existing_stat(cluster, tmp_path):
+    before = os.stat(cluster.path)
+    plan = _plan(cluster, SECRET_B)
+    assert plan.write and plan.changed
+    assert ds.apply(plan, cluster.run) == ["write", "redist-conf"]
+    with open(cluster.path, "rb") as handle:
+        assert handle.read() == (SECRET_B + "\n").encode()
+    after = os.stat(cluster.path)
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert after.st_ino != before.st_ino               # replaced by rename, not rewritten in place
+    assert sorted(os.listdir(str(tmp_path))) == ["cluster-domain-secret"]
+    assert ds.verify(cluster.run, cluster.path, SECRET_B) == {"n1.lab": True, "n2.lab": True}
+    # Second run: nothing to do.
+    assert not _plan(cluster, SECRET_B).changed
+    # The secret never went through a command line or stdin.
+    for argv, data in cluster.calls:
+        assert SECRET_B not in " ".join(argv)
+        assert data is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a root-owned file needs root")
+def test_missing_file_is_created_like_ganeti_does(cluster):
+    os.unlink(cluster.path)
+    with pytest.raises(ds.DomainSecretError, match="does not hold a usable secret"):
+        _plan(cluster)
+    plan = _plan(cluster, SECRET_B)
+    ds.apply(plan, cluster.run)
+    stat = os.stat(cluster.path)
+    assert (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (0o400, 0, 0)
+
+
+def test_renew_crypto_gets_the_secret_through_stdin(cluster):
+    plan = _plan(cluster, SECRET_B)
+    assert ds.apply(plan, cluster.run, ds.METHOD_RENEW_CRYPTO) == ["renew-crypto"]
+    renew = [(argv, data) for argv, data in cluster.calls if argv[:2] == ["gnt-cluster", "renew-crypto"]]
+    assert len(renew) == 1
+    argv, data = renew[0]
+    assert argv == ["gnt-cluster", "renew-crypto", "-f", "--cluster-domain-secret=/dev/stdin",
+                    "--new-confd-hmac-key"]
+    assert data == (SECRET_B + "\n").encode()
+    assert not any(argv == ["gnt-cluster", "redist-conf"] for argv, _ in cluster.calls)
+    assert ds.verify(cluster.run, cluster.path, SECRET_B)
+
+
+def test_renew_crypto_that_changes_nothing_is_detected(cluster):
+    cluster.renew_works = False
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.apply(_plan(cluster, SECRET_B), cluster.run, ds.METHOD_RENEW_CRYPTO)
+    assert "does not hold the new secret" in str(err.value)
+    assert SECRET_B not in str(err.value) and SECRET_A not in str(err.value)
+
+
+def test_renew_crypto_only_for_a_new_secret(cluster):
+    cluster.nodes["n2.lab"] = b"stale\n"
+    assert ds.apply(_plan(cluster), cluster.run, ds.METHOD_RENEW_CRYPTO) == ["redist-conf"]
+
+
+def test_failing_command_is_reported(cluster):
+    def run(argv, data=None):
+        if argv == ["gnt-cluster", "redist-conf"]:
+            return 1, "", "Failure: prerequisites not met"
+        return cluster.run(argv, data)
+    with pytest.raises(ds.DomainSecretError, match="redist-conf failed .*prerequisites"):
+        ds.apply(_plan(cluster, SECRET_B), run)
+
+
+def test_verify_names_nodes_that_differ_but_not_the_secret(cluster):
+    cluster.nodes["n2.lab"] = ds.file_content(SECRET_B)
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.verify(cluster.run, cluster.path)
+    assert "n2.lab" in str(err.value)
+    assert SECRET_A not in str(err.value) and SECRET_B not in str(err.value)
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.verify(cluster.run, cluster.path, expected_secret=SECRET_B)
+    assert ds.fingerprint(SECRET_B) in str(err.value)
+    assert SECRET_A not in str(err.value) and SECRET_B not in str(err.value)
+
+
+def test_diff_text_shows_fingerprints_only():
+    text = ds.diff_text(ds.fingerprint(SECRET_A), 1, 2)
+    assert text == "fingerprint: %s\nnodes in sync: 1/2\n" % ds.fingerprint(SECRET_A)
