@@ -493,6 +493,12 @@ class Lab:
                  "    ansible_ssh_private_key_file: %s" % key,
                  "    ansible_ssh_common_args: >-", "      -o StrictHostKeyChecking=no"
                  " -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+                 # Every lab uses the same addresses in its own namespaces: a
+                 # control socket shared between labs would run commands in
+                 # another lab, so each lab keeps its sockets in its directory.
+                 "    ansible_ssh_args: >-",
+                 "      -C -o ControlMaster=auto -o ControlPersist=60s -o ControlPath=%s/%%C"
+                 % os.path.join(self.lab_dir, "ssh"),
                  "    ansible_python_interpreter: /usr/bin/python3",
                  "  children:", "    ganeti_masters:", "      hosts:"]
         for cluster in state["clusters"]:
@@ -512,6 +518,7 @@ class Lab:
                       "      hosts:"]
             for node in cluster["nodes"]:
                 lines += ["        %s:" % node, "          ansible_host: %s" % cluster["node_ips"][node]]
+        os.makedirs(os.path.join(self.lab_dir, "ssh"), mode=0o700, exist_ok=True)
         path = os.path.join(self.lab_dir, "inventory.yml")
         with open(path, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
