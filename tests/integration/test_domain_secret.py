@@ -23,8 +23,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PLAYBOOK = os.path.join(REPO, "playbooks", "domain_secret.yml")
 SECRET_FILE = "/var/lib/ganeti/cluster-domain-secret"
 CLUSTERS = ("c1", "c2")
-JSON_ENV = {"ANSIBLE_STDOUT_CALLBACK": "fleet_json",
-            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(REPO, "tests", "integration", "callback_plugins")}
 ENSURE_TASK = "Give every cluster the secret and make sure all its nodes have it"
 
 
@@ -73,7 +71,7 @@ def _run(lab, run_playbook, extra=None, check=False, diff=False, verbosity=0, ar
     # -vvv runs keep Ansible's default output: that is what an operator's log would hold.
     result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=extra or {},
                           check=check, diff=diff, verbosity=verbosity, args=args,
-                          json_output=not verbosity, env=None if verbosity else JSON_ENV)
+                          json_output=not verbosity)
     result.seconds = time.monotonic() - started
     assert result.rc == 0, result.output[-6000:]
     return result

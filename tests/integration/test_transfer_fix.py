@@ -9,13 +9,15 @@ stock failure is back. The lab is left stock whatever happens.
 """
 
 import hashlib
-import importlib.util
+import importlib
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 
+import fleettest
 from fleetlab import helpers
 from fleetlab.lab import IMPEXPD_DIR
 
@@ -31,17 +33,14 @@ BACKUP_NAME = "vm85.lab"
 SIZE_MIB = 64
 CN_ERROR = 'commonName does not match hostname "ganeti.example.com"'
 CLUSTERS = ("c1", "c2")
-# ansible-core has no JSON stdout callback of its own: use the suite's.
-JSON_ENV = {"ANSIBLE_STDOUT_CALLBACK": "fleet_json",
-            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(REPO, "tests", "integration", "callback_plugins")}
 
 
 def _module_utils():
-    spec = importlib.util.spec_from_file_location(
-        "fleet_transfer_fix", os.path.join(REPO, "plugins", "module_utils", "transfer_fix.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The collection's own transfer_fix module_utils (constants: checksums, tag)."""
+    collections = fleettest._collections_path()  # pylint: disable=protected-access
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    return importlib.import_module("ansible_collections.ganeti.fleet.plugins.module_utils.transfer_fix")
 
 
 TF = _module_utils()
@@ -86,7 +85,7 @@ def _run_role(lab, run_playbook, state="present", check=False, diff=False, via_r
         extra["transfer_fix_tag_via"] = "ssh"
     started = time.monotonic()
     result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=extra,
-                          check=check, diff=diff, env=JSON_ENV)
+                          check=check, diff=diff)
     result.seconds = time.monotonic() - started
     assert result.rc == 0, result.output[-6000:]
     return result
@@ -119,7 +118,7 @@ def _force_stock(lab, run_playbook):
     if not all(helpers.impexpd_is_stock(lab, node) for node in _nodes(lab)):
         run_playbook(PLAYBOOK, inventory=lab.state()["inventory"],
                      extra_vars={"transfer_fix_state": "absent", "transfer_fix_backup_dir": BACKUP_DIR,
-                                 "transfer_fix_tag_via": "ssh"}, env=JSON_ENV)
+                                 "transfer_fix_tag_via": "ssh"})
     with open(STOCK_FILE, "rb") as handle:
         stock = handle.read()
     for node in _nodes(lab):
