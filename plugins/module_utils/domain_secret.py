@@ -190,8 +190,8 @@ class Plan:
 def _check(run, argv, data=None, what=None):
     rc, out, err = run(argv, data=data)
     if rc != 0:
-        raise DomainSecretError("%s failed (rc=%s): %s" % (what or " ".join(argv[:2]), rc,
-                                                          (err or out).strip()[-1000:]))
+        detail = (err or out).strip()[-1000:]
+        raise DomainSecretError("%s failed (rc=%s): %s" % (what or " ".join(argv[:2]), rc, detail))
     return out
 
 

@@ -299,7 +299,7 @@ def write_backup(inspection, backup_dir):
                 "uid": stat.st_uid, "gid": stat.st_gid, "mtime_ns": stat.st_mtime_ns,
                 "fix_revision": FIX_REVISION}
     atomic_write(meta, (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode(),
-                  0o600, os.geteuid(), os.getegid())
+                 0o600, os.geteuid(), os.getegid())
     return orig
 
 
@@ -337,14 +337,14 @@ def execute(plan, backup_dir=DEFAULT_BACKUP_DIR):
     known = KNOWN_RELEASES.get(inspection.release)
     if plan.action is None:
         if plan.after_state == STATE_FIXED:
-            orig, _ = backup_paths(backup_dir, inspection.release)
+            orig = backup_paths(backup_dir, inspection.release)[0]
             return orig if os.path.exists(orig) else None
         return None
     stat = os.stat(inspection.path)
     if plan.action == "apply":
         backup = write_backup(inspection, backup_dir)
         atomic_write(inspection.path, plan.new_data, stat.st_mode & 0o7777, stat.st_uid,
-                      stat.st_gid)
+                     stat.st_gid)
         if sha256_hex(_read(inspection.path)) != known["fixed"]:
             raise TransferFixError("%s does not have the expected checksum after writing it"
                                    % inspection.path)
@@ -357,8 +357,8 @@ def execute(plan, backup_dir=DEFAULT_BACKUP_DIR):
     if sha256_hex(data) != known["stock"]:  # pragma: no cover - guarded by the tests
         raise TransferFixError("cannot rebuild the stock %s" % inspection.path)
     atomic_write(inspection.path, data, metadata.get("mode", stat.st_mode & 0o7777),
-                  metadata.get("uid", stat.st_uid), metadata.get("gid", stat.st_gid),
-                  metadata.get("mtime_ns"))
+                 metadata.get("uid", stat.st_uid), metadata.get("gid", stat.st_gid),
+                 metadata.get("mtime_ns"))
     if sha256_hex(_read(inspection.path)) != known["stock"]:
         raise TransferFixError("%s does not have the stock checksum after restoring it"
                                % inspection.path)

@@ -36,8 +36,8 @@ notes:
   - This module runs on the cluster's B(master node) over the normal SSH connection (it is not a RAPI
     module, RAPI cannot read or set the secret). It needs root.
   - The secret is read from and written to Ganeti's own file only. Enable pipelining for the task
-    (for example C(vars: {ansible_pipelining: true})) so that Ansible does not write the module's
-    arguments, O(secret) included, to a temporary file on the node.
+    (set the variable C(ansible_pipelining=true) on it, as the examples do) so that Ansible does not
+    write the module's arguments, O(secret) included, to a temporary file on the node.
   - Renewing the secret while moves are in flight makes them fail; the secret has no "accept old and
     new" window.
   - O(method=renew-crypto) leaves Ganeti's own timestamped backups of the previous secret and confd key

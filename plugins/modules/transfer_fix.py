@@ -26,7 +26,7 @@ description:
     known stock ones. The transformation is deterministic, so the fixed file has a known checksum
     too. A byte-exact backup of the stock file is kept under O(backup_dir), and O(state=absent)
     restores the original byte for byte.
-  - A file that matches neither the stock nor the fixed checksum (drift) is never touched: the
+  - A file that matches neither the stock nor the fixed checksum (drift) is never touched. The
     module fails and names the file, its checksum and the remedy.
   - On Ganeti 3.1 or later the upstream fix is included and the module changes nothing
     (RV(state=not_needed)).

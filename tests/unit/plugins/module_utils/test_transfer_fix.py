@@ -118,7 +118,7 @@ def test_parse_version():
 
 
 def test_check_mode_plan_changes_nothing(share, stock):
-    inspection, plan, _ = _run(share, "present", check=True)
+    inspection, plan = _run(share, "present", check=True)[:2]
     assert inspection.state == tf.STATE_STOCK
     assert plan.changed and plan.action == "apply"
     assert plan.after_state == tf.STATE_FIXED
@@ -168,21 +168,21 @@ def test_apply_then_idempotent_then_restore(share, stock):
     assert not os.path.exists(backup)
 
     # And absent again: nothing to do.
-    _, plan, _ = _run(share, "absent")
+    plan = _run(share, "absent")[1]
     assert not plan.changed
 
 
 def test_restore_without_backup_uses_the_inverse_transformation(share, stock):
     _run(share, "present")
     shutil.rmtree(share["backup"])
-    _, plan, _ = _run(share, "absent")
+    plan = _run(share, "absent")[1]
     assert plan.changed
     with open(share["file"], "rb") as handle:
         assert handle.read() == stock
 
 
 def test_restore_ignores_a_corrupt_backup(share, stock):
-    _, _, backup = _run(share, "present")
+    backup = _run(share, "present")[2]
     with open(backup, "wb") as handle:
         handle.write(b"not the stock file\n")
     _run(share, "absent")
