@@ -31,7 +31,7 @@ description:
   - After any change, every online node's copy is compared with the master's (through
     C(gnt-cluster command)); the module fails if one differs.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
   - This module runs on the cluster's B(master node) over the normal SSH connection (it is not a RAPI
     module, RAPI cannot read or set the secret). It needs root.

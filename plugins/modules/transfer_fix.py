@@ -32,7 +32,7 @@ description:
     (RV(state=not_needed)).
   - Each transfer starts a new import/export daemon process, so no Ganeti daemon needs a restart.
 author:
-  - ganeti.fleet contributors
+  - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
   - This module runs on a Ganeti node over the normal SSH connection (it is not a RAPI module).
     Run it on every node of a cluster; the P(ganeti.fleet.transfer_fix#role) role does that and
