@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
     RapiError,
@@ -158,7 +159,7 @@ def move_tags(source, source_cluster, move):
     tags = [t for t in source["tags"] if not t.startswith(TAG_PREFIX)]
     tags += [TAG_MOVE_ID % move, TAG_PENDING, TAG_SOURCE % (source_cluster, source["name"]),
              TAG_SOURCE_UUID % source["uuid"]]
-    if source["admin_state"] == "up":
+    if source.get("was_up", source["admin_state"] == "up"):
         tags.append(TAG_SOURCE_UP)
     for tag in tags:
         problem = tag_problem(tag)
@@ -335,7 +336,7 @@ def static_checks(source, request, move, src_info, dst_info, dst_features, dst_i
         "hypervisor %s is %s on %s (enabled: %s)"
         % (source["hypervisor"], "enabled" if source["hypervisor"] in hypervisors else "not enabled",
            move["destination_cluster"], ", ".join(hypervisors)))
-    if source["os"]:
+    if source["os"] and dst_os_names is not None:
         add("os", source["os"].split("+")[0] in dst_os_names,
             "OS %s %s on %s" % (source["os"], "exists" if source["os"].split("+")[0] in dst_os_names
                                 else "is not installed", move["destination_cluster"]))
@@ -480,14 +481,17 @@ def plan_move(src, dst, request, probe=True):
         result["start_destination"] = should_start(destination_instance, move)
         return result
     source = source_details(src, move["source_name"])
+    # An interrupted run may have stopped the source already: the copy it left
+    # records whether the source was marked up before the move.
+    source["was_up"] = source["admin_state"] == "up" or (
+        phase == PHASE_REMNANT and TAG_SOURCE_UP in (destination_instance.get("tags") or []))
     result["source"] = source
-    result["start_destination"] = (source["admin_state"] == "up" if move["start"] is None
-                                   else bool(move["start"]))
+    result["start_destination"] = source["was_up"] if move["start"] is None else bool(move["start"])
     body = build_create_body(source, request, move["source_cluster"], move["id"])
     result["create_body"] = body
     findings = static_checks(
         source, request, move, src_info, dst_info, dst.get_features(), dst.list_instances(bulk=True),
-        dst.list_nodes(bulk=True), _os_names(dst), src.get_tags("cluster"), body)
+        dst.list_nodes(bulk=True), _os_names(dst) if probe else None, src.get_tags("cluster"), body)
     if probe and phase == PHASE_NEW:
         findings.append(probe_destination(src, dst, move, body))
     elif probe:
@@ -536,3 +540,246 @@ def _instance_summary(instance):
         return None
     return {key: instance.get(key) for key in (
         "name", "admin_state", "oper_state", "status", "pnode", "tags", "disk.sizes", "nic.macs")}
+
+
+class MoveFailed(MoveError):
+    """A move failed at a named step; what it created was removed and the source restored."""
+
+    def __init__(self, message, step, cleanup=None, job_id=None, log=None):
+        super().__init__(message)
+        self.step = step
+        self.cleanup = cleanup or []
+        self.job_id = job_id
+        self.log = log or []
+
+
+def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_timeout=7200,
+             check_mode=False, report=None):
+    """Plan and, unless CHECK_MODE, carry out one move; returns the result dict.
+
+    All steps run in this one process: the export is submitted as soon as the
+    destination's import job announces its disk targets, and the finishing
+    jobs on both clusters run at the same time. On a failure before the
+    commit point the destination copy this move created is removed and the
+    source's state restored, then :class:`MoveFailed` names the step.
+    """
+    report = report or (lambda message: None)
+    plan = plan_move(src, dst, request, probe=probe or check_mode)
+    result = {"plan": plan, "changed": False, "actions": []}
+    if not plan["ok"]:
+        error = MoveError("pre-flight failed: %s" % describe_failures(plan["findings"]))
+        error.plan = plan
+        raise error
+    move = plan["move"]
+    if check_mode:
+        result["changed"] = plan["phase"] != PHASE_DONE
+        return result
+    if plan["phase"] in (PHASE_NEW, PHASE_REMNANT):
+        if plan["phase"] == PHASE_REMNANT:
+            _step(result, "remove the unfinished copy", report, _remove_tagged, dst,
+                  move["destination_name"], [TAG_MOVE_ID % move["id"], TAG_PENDING], shutdown_timeout)
+        try:
+            _transfer(src, dst, plan, result, report, shutdown_timeout, transfer_timeout)
+        except (RapiError, MoveError) as exc:
+            step = getattr(exc, "move_step", "transfer")
+            cleanup = _compensate(src, dst, plan, shutdown_timeout)
+            raise MoveFailed(
+                "moving %s from %s to %s failed at step '%s': %s. %s" % (
+                    move["source_name"], move["source_cluster"], move["destination_cluster"], step,
+                    exc, " ".join(cleanup)),
+                step, cleanup, job_id=getattr(exc, "job_id", None), log=getattr(exc, "log", None))
+        source_instance = get_instance_or_none(src, move["source_name"])
+        destination_instance = get_instance_or_none(dst, move["destination_name"])
+    else:
+        source_instance = get_instance_or_none(src, move["source_name"])
+        destination_instance = get_instance_or_none(dst, move["destination_name"])
+    _finish(src, dst, move, source_instance, destination_instance, plan["start_destination"],
+            shutdown_timeout, result, report)
+    return result
+
+
+def _step(result, name, report, func, *args):
+    report(name)
+    try:
+        value = func(*args)
+    except (RapiError, MoveError) as exc:
+        exc.move_step = name
+        raise
+    result["actions"].append(name)
+    result["changed"] = True
+    return value
+
+
+def _remove_tagged(client, name, required_tags, shutdown_timeout):
+    instance = get_instance_or_none(client, name)
+    if instance is None:
+        return False
+    missing = [t for t in required_tags if t not in (instance.get("tags") or [])]
+    if missing:
+        raise MoveError("refusing to remove %s: it lacks the tag(s) %s" % (name, ", ".join(missing)))
+    client.wait_for_job(client.submit("DELETE", "/2/instances/%s" % name,
+                                      body={"shutdown_timeout": shutdown_timeout}), timeout=None)
+    return True
+
+
+def _transfer(src, dst, plan, result, report, shutdown_timeout, transfer_timeout):
+    move = plan["move"]
+    source = plan["source"]
+    prepared = _step(result, "prepare the export", report, _prepare_export, src, move["source_name"])
+    body = dict(plan["create_body"], source_handshake=prepared["handshake"],
+                source_x509_ca=prepared["x509_ca"], source_shutdown_timeout=shutdown_timeout)
+    stop = {}
+
+    def stop_source():
+        # The destination accepted the request (its checks passed): stop the
+        # source while the destination creates its disks. Stopped for good
+        # (admin down), so that Ganeti does not restart it after the export
+        # and no write can reach it once its disks were copied.
+        if source["admin_state"] != "down" or source.get("oper_state"):
+            stop["job"] = src.submit("PUT", "/2/instances/%s/shutdown" % move["source_name"],
+                                     body={"timeout": shutdown_timeout})
+
+    import_waiter, targets = _step(result, "create the destination instance", report, _start_import,
+                                   dst, body, transfer_timeout, stop_source)
+    if stop.get("job"):
+        _step(result, "stop the source", report, src.wait_for_job, stop["job"], None)
+    export_body = {
+        "mode": "remote", "destination": targets["disks"], "destination_x509_ca": targets["x509_ca"],
+        "x509_key_name": prepared["x509_key_name"], "shutdown": True,
+        "shutdown_timeout": shutdown_timeout, "remove_instance": False,
+        "compress": plan["create_body"]["compress"],
+    }
+    export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
+                   transfer_timeout)
+    imported = _step(result, "finish the import", report, _finish_import, import_waiter, transfer_timeout)
+    _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
+    _step(result, "commit", report, _commit, dst, move["destination_name"])
+
+
+def _prepare_export(src, name):
+    job_id = src.submit("PUT", "/2/instances/%s/prepare-export" % name, query={"mode": "remote"})
+    return src.wait_for_job(job_id)["opresult"][0]
+
+
+def _start_import(dst, body, timeout, on_accepted):
+    """Submit the remote import; return its waiter once the disk targets are logged.
+
+    ON_ACCEPTED is called once, when the job logs its first entry: Ganeti
+    checked the request (handshake, names, resources) and creates the disks.
+    """
+    job_id = dst.submit("POST", "/2/instances", body=body)
+    waiter = dst.job_waiter(job_id)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if waiter.finished:
+            waiter.result()  # raises with Ganeti's reason when the job failed
+            raise MoveError("the import job %s ended without announcing its disk targets" % job_id)
+        if deadline is not None and time.monotonic() > deadline:
+            raise MoveError("the import job %s did not announce its disk targets within %s s"
+                            % (job_id, timeout))
+        entries = waiter.poll()
+        if entries and on_accepted is not None:
+            on_accepted()
+            on_accepted = None
+        for entry in entries:
+            targets = remote_import_info(entry)
+            if targets:
+                return waiter, targets
+
+
+def _export(src, name, body, timeout):
+    job_id = src.submit("PUT", "/2/instances/%s/export" % name, body=body)
+    job = src.wait_for_job(job_id, timeout=timeout)
+    finalized, disk_results = job["opresult"][0]
+    if not finalized or not all(disk_results):
+        failed = [str(i) for i, ok in enumerate(disk_results) if not ok]
+        raise MoveError("export job %s did not send disk(s) %s" % (job_id, ", ".join(failed) or "-"))
+    return {"job_id": job_id, "disk_results": disk_results}
+
+
+def _finish_import(waiter, timeout):
+    job = waiter.wait(timeout=timeout)
+    warnings = import_warnings(job["log"])
+    if warnings:
+        raise MoveError("import job %s reports disks that did not arrive: %s"
+                        % (job["job_id"], "; ".join(warnings)))
+    return job
+
+
+def _verify(dst, move, source, export, imported):
+    instance = dst.get_instance(move["destination_name"])
+    sizes = instance.get("disk.sizes") or []
+    expected = [d["size"] for d in source["disks"]]
+    problems = []
+    if len(export["disk_results"]) != len(expected):
+        problems.append("%d disks sent for %d" % (len(export["disk_results"]), len(expected)))
+    if sizes != expected:
+        problems.append("disk sizes %s on the destination, %s on the source" % (sizes, expected))
+    if TAG_MOVE_ID % move["id"] not in (instance.get("tags") or []):
+        problems.append("the copy lacks its tag %s" % (TAG_MOVE_ID % move["id"]))
+    if problems:
+        raise MoveError("the copy on %s is not complete: %s" % (move["destination_cluster"],
+                                                                 "; ".join(problems)))
+    return {"import_job": imported["job_id"], "export_job": export["job_id"], "disk_sizes": sizes}
+
+
+def _commit(dst, name):
+    dst.wait_for_job(dst.remove_tags("instance", name, [TAG_PENDING]))
+
+
+def _compensate(src, dst, plan, shutdown_timeout):
+    """Undo a failed transfer; returns sentences saying what was done."""
+    move = plan["move"]
+    said = []
+    try:
+        if _remove_tagged(dst, move["destination_name"], [TAG_MOVE_ID % move["id"], TAG_PENDING],
+                          shutdown_timeout):
+            said.append("The copy this move created on %s was removed." % move["destination_cluster"])
+        else:
+            said.append("Nothing was left on %s." % move["destination_cluster"])
+    except (RapiError, MoveError) as exc:
+        said.append("Removing the copy on %s failed too (%s); re-run the move to clean it up."
+                    % (move["destination_cluster"], exc))
+    try:
+        instance = get_instance_or_none(src, move["source_name"])
+        if instance is not None and plan["source"]["was_up"] and not (
+                instance.get("oper_state") and instance.get("admin_state") == "up"):
+            src.wait_for_job(src.submit("PUT", "/2/instances/%s/startup" % move["source_name"]))
+            said.append("The source %s was started again." % move["source_name"])
+        elif instance is not None:
+            said.append("The source %s is in its state before the move." % move["source_name"])
+    except RapiError as exc:
+        said.append("Restarting the source failed (%s); start %s on %s by hand."
+                    % (exc, move["source_name"], move["source_cluster"]))
+    return said
+
+
+def _finish(src, dst, move, source_instance, destination_instance, start, shutdown_timeout, result,
+            report):
+    """Source policy and start of the copy; the jobs of both clusters run at the same time."""
+    pending = []
+    if source_instance is not None:
+        name = move["source_name"]
+        if move["source_policy"] == "remove":
+            pending.append(("remove the source", src, src.submit(
+                "DELETE", "/2/instances/%s" % name, body={"shutdown_timeout": shutdown_timeout})))
+        else:
+            if source_instance.get("admin_state") != "down" or source_instance.get("oper_state"):
+                pending.append(("stop the source", src, src.submit(
+                    "PUT", "/2/instances/%s/shutdown" % name, body={"timeout": shutdown_timeout})))
+            moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+            if moved_to not in (source_instance.get("tags") or []):
+                pending.append(("tag the source", src, src.add_tags("instance", name, [moved_to])))
+    if start and destination_instance is not None and not destination_instance.get("oper_state"):
+        pending.append(("start the copy", dst, dst.submit(
+            "PUT", "/2/instances/%s/startup" % move["destination_name"])))
+    for name, client, job_id in pending:
+        report(name)
+        try:
+            client.wait_for_job(job_id, timeout=None)
+        except RapiError as exc:
+            exc.move_step = name
+            raise MoveError("the copy on %s is complete, but '%s' failed: %s; re-run the move to "
+                            "finish it" % (move["destination_cluster"], name, exc))
+        result["actions"].append(name)
+        result["changed"] = True

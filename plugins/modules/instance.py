@@ -14,8 +14,8 @@ description:
   - Makes sure an instance exists (created from O(spec)) or does not, is running or stopped, has a given name,
     and carries given tags.
   - Reads the instance first and only submits the jobs needed, so a second run reports no change.
-  - O(require_tags) guards removals: an instance that lacks one of them is never removed, which is how the move
-    role makes sure it only ever deletes an instance it created itself.
+  - O(require_tags) guards removals. An instance that lacks one of them is never removed, which is how a move
+    makes sure it only ever deletes an instance it created itself.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
@@ -49,7 +49,7 @@ options:
   spec:
     description:
       - Instance specification used when the instance must be created, a C(POST /2/instances) body
-        (request version 1): C(disk_template), C(disks), C(nics), C(os), C(pnode) or C(iallocator), C(beparams)...
+        (request version 1), with C(disk_template), C(disks), C(nics), C(os), C(pnode) or C(iallocator), C(beparams)...
       - The instance name is O(name) (or O(new_name)); C(start) follows O(state).
     type: dict
   new_name:

@@ -225,4 +225,3 @@ def main():
 
 if __name__ == "__main__":
     main()
-

@@ -199,4 +199,3 @@ def main():
 
 if __name__ == "__main__":
     main()
-

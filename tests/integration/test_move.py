@@ -153,7 +153,7 @@ def test_check_mode_plans_and_changes_nothing(fixed):
     before = cluster_state(lab)
     result = move(lab, ["vm17.lab"], check=True)
     assert result.rc == 0, result.output
-    plans = result.task_results("Plan the move and run the pre-flight checks")
+    plans = result.task_results("Move the instance")
     plan = plans["move_vm17.lab"]["plan"]
     assert plan["phase"] == "new"
     assert plan["ok"] is True
@@ -191,7 +191,7 @@ def test_interrupted_move_resumes(fixed):
     # The clusters finish their jobs without a controller; the copy stays unverified.
     result = move(lab, [name])
     assert result.rc == 0, result.output
-    plan = result.task_results("Plan the move and run the pre-flight checks")["move_" + name]["plan"]
+    plan = result.task_results("Move the instance")["move_" + name]["plan"]
     assert plan["phase"] == "remnant", plan
     assert_moved(lab, name, digest, before)
 
@@ -214,7 +214,7 @@ def test_refused_without_transfer_fix_and_clean_failure(fixed):
         lab.gnt("c1", "gnt-cluster", "add-tags", "ganeti-fleet:transfer-fix")
         result = move(lab, [name])
         assert result.rc != 0
-        assert "failed at 'Send the disks from the source'" in result.output, result.output
+        assert "failed at step 'export the disks'" in result.output, result.output
         assert name not in instances_by_name(lab, "c2"), "the failed copy was left on c2"
         source = instances_by_name(lab, "c1")[name]
         assert (source["status"], source["admin_state"]) == ("running", "up")

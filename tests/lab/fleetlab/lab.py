@@ -500,6 +500,8 @@ class Lab:
                  "      -C -o ControlMaster=auto -o ControlPersist=60s -o ControlPath=%s/%%C"
                  % os.path.join(self.lab_dir, "ssh"),
                  "    ansible_python_interpreter: /usr/bin/python3",
+                 # Lab nodes share the machine's /var/lib; /root is private to each.
+                 "    transfer_fix_backup_dir: /root/ganeti-fleet/transfer-fix",
                  "  children:", "    ganeti_masters:", "      hosts:"]
         for cluster in state["clusters"]:
             lines.append("        %s:" % cluster["master"])

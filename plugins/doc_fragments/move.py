@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Options of the modules that plan or run an inter-cluster move."""
+
+    DOCUMENTATION = r"""
+options:
+  source:
+    description:
+      - Connection to the source cluster's RAPI. Keys as in the C(ganeti.fleet.rapi) options; each falls back to
+        an environment variable C(GANETI_SOURCE_RAPI_*) (for example E(GANETI_SOURCE_RAPI_URL)).
+    type: dict
+    required: true
+    suboptions:
+      rapi_url:
+        description: RAPI URL, for example C(https://cluster.example.org:5080).
+        type: str
+      rapi_user:
+        description: RAPI user with write access.
+        type: str
+      rapi_password:
+        description: Its password.
+        type: str
+      ca_path:
+        description: PEM file of the cluster's RAPI certificate (or its CA).
+        type: path
+      validate_certs:
+        description: Verify the RAPI certificate.
+        type: bool
+        default: true
+      verify_hostname:
+        description: Check that the certificate is issued to the host name of O(source.rapi_url); the CA is verified either way.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds for each HTTP request.
+        type: int
+        default: 60
+  destination:
+    description:
+      - Connection to the destination cluster's RAPI, as O(source); environment variables
+        C(GANETI_DEST_RAPI_*) (for example E(GANETI_DEST_RAPI_URL)).
+    type: dict
+    required: true
+    suboptions:
+      rapi_url:
+        description: RAPI URL, for example C(https://cluster.example.org:5080).
+        type: str
+      rapi_user:
+        description: RAPI user with write access.
+        type: str
+      rapi_password:
+        description: Its password.
+        type: str
+      ca_path:
+        description: PEM file of the cluster's RAPI certificate (or its CA).
+        type: path
+      validate_certs:
+        description: Verify the RAPI certificate.
+        type: bool
+        default: true
+      verify_hostname:
+        description: Check that the certificate is issued to the host name of O(destination.rapi_url); the CA is verified either way.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds for each HTTP request.
+        type: int
+        default: 60
+  name:
+    description: Name of the instance on the source cluster.
+    type: str
+    required: true
+  new_name:
+    description: Name on the destination (default O(name)).
+    type: str
+  primary_node:
+    description: Destination primary node. Without it, O(iallocator) or the destination's default iallocator places the instance.
+    type: str
+  secondary_node:
+    description: Destination secondary node (mirrored disk templates).
+    type: str
+  iallocator:
+    description: Destination iallocator (default the destination cluster's default iallocator).
+    type: str
+  group:
+    description: Destination node group.
+    type: str
+  disk_template:
+    description: Destination disk template (default the source's).
+    type: str
+  beparams:
+    description: Backend parameters overriding the source instance's.
+    type: dict
+  hvparams:
+    description: Hypervisor parameters overriding the source instance's.
+    type: dict
+  osparams:
+    description: OS parameters overriding the source instance's.
+    type: dict
+  nics:
+    description:
+      - Per-NIC overrides, by index (C(mac), C(ip), C(link), C(mode), C(vlan), C(network), C(name)).
+      - C(mac=generate) gives the moved instance a new MAC address; a C(null) value removes the key.
+    type: list
+    elements: dict
+  link_map:
+    description: Source NIC link to destination link, for every NIC not overridden.
+    type: dict
+  network_map:
+    description: Source gnt-network name to destination network name.
+    type: dict
+  compress:
+    description: Compression of the transfer; must be in both clusters' C(compression_tools).
+    type: str
+    default: none
+  source_policy:
+    description:
+      - What happens to the source after a verified move. V(remove) deletes it; V(keep) leaves it stopped, tagged
+        C(ganeti-fleet:moved-to:CLUSTER/NAME).
+    type: str
+    choices: [remove, keep]
+    default: remove
+  start:
+    description: Start the moved instance (default when the source was marked up).
+    type: bool
+"""
