@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: playbooks/move_instances.yml against Ganeti's own move-instance.
 
 Both move the same kind of instance between the same two lab clusters, in
@@ -101,7 +100,7 @@ def run_playbook(lab, names):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tool per scenario")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--output", help="Markdown file to write the results into")

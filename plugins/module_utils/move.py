@@ -718,8 +718,8 @@ def _verify(dst, move, source, export, imported):
     if TAG_MOVE_ID % move["id"] not in (instance.get("tags") or []):
         problems.append("the copy lacks its tag %s" % (TAG_MOVE_ID % move["id"]))
     if problems:
-        raise MoveError("the copy on %s is not complete: %s" % (move["destination_cluster"],
-                                                                 "; ".join(problems)))
+        raise MoveError("the copy on %s is not complete: %s"
+                        % (move["destination_cluster"], "; ".join(problems)))
     return {"import_job": imported["job_id"], "export_job": export["job_id"], "disk_sizes": sizes}
 
 
