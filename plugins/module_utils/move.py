@@ -33,6 +33,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
     RapiError,
     parse_version,
 )
+from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import tag_problem
 
 TAG_PREFIX = "ganeti-fleet:"
@@ -378,7 +379,9 @@ def _placement_checks(body, move, dst_info, dst_nodes):
         node = body.get(key)
         if not node:
             continue
-        info = by_name.get(node)
+        # Ganeti accepts a unique short name too.
+        selected, _ = select_by_name(dst_nodes, [node])
+        info = selected[0] if selected else None
         if info is None:
             findings.append(Finding("nodes", False, "node %s does not exist on %s (nodes: %s)" % (
                 node, move["destination_cluster"], ", ".join(sorted(by_name)))))

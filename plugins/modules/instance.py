@@ -166,6 +166,9 @@ def plan(params, instance, renamed):
                              % (params["new_name"] or params["name"]))
         name = params["new_name"] or params["name"]
         actions.append(("create", name))
+        if state == "started" and params["spec"].get("no_install"):
+            # Ganeti does not start an instance created without installing it.
+            actions.append(("startup", name))
         after = {"exists": True, "name": name, "admin_state": "up" if state == "started" else "down",
                  "running": state == "started", "tags": sorted(params["tags"] or [])}
         return actions, after
@@ -253,7 +256,8 @@ def submit(client, params, action, argument):
         return client.submit("DELETE", path % argument, body={"shutdown_timeout": params["shutdown_timeout"]})
     if action == "create":
         body = dict(params["spec"])
-        body.update({"__version__": 1, "name": argument, "start": params["state"] == "started"})
+        body.update({"__version__": 1, "name": argument,
+                     "start": params["state"] == "started" and not body.get("no_install")})
         body.setdefault("mode", "create")
         if params["tags"]:
             body["tags"] = sorted(set(body.get("tags") or []) | set(params["tags"]))

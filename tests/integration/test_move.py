@@ -77,9 +77,18 @@ def assert_moved(lab, name, digest, source_before, new_name=None, node=None, sam
     return moved
 
 
+TEST_INSTANCES = ["vm%02d.lab" % i for i in range(10, 21)]
+
+
 @pytest.fixture(scope="module")
 def fixed(transfer_fixed):
-    return transfer_fixed
+    yield transfer_fixed
+    # Leave the clusters as the other test modules expect them: no test instance.
+    for cluster in ("c1", "c2"):
+        present = set(instances_by_name(transfer_fixed, cluster))
+        for name in TEST_INSTANCES:
+            if name in present:
+                helpers.remove_instance(transfer_fixed, cluster, name)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +171,24 @@ def test_check_mode_plans_and_changes_nothing(fixed):
     helpers.remove_instance(lab, "c1", "vm17.lab")
 
 
+def _descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def test_interrupted_move_resumes(fixed):
     """The controller is killed mid-transfer; the next run converges to a verified move."""
     lab = fixed
@@ -185,8 +212,13 @@ def test_interrupted_move_resumes(fixed):
         else:
             pytest.fail("the export of %s never started" % name)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Ansible's workers start sessions of their own: kill the whole tree,
+        # as a crashed controller would lose it.
+        for pid in [proc.pid] + _descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.wait()
     # The clusters finish their jobs without a controller; the copy stays unverified.
     result = move(lab, [name])

@@ -699,10 +699,6 @@ def _instance_lifecycle(lab, tmp_path):
     assert RENAMED not in instances(lab) and MANAGED not in instances(lab)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "instance module: with spec no_install=true Ganeti drops the start ('No-installation mode "
-    "selected, disabling startup'); state=started then reports the instance created and running "
-    "but leaves it stopped, and only the next run starts it"))
 def test_instance_created_with_state_started_without_install_runs(lab, tmp_path):
     remove_instances(lab, STARTED_UNINSTALLED)
     try:

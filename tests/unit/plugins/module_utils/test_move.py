@@ -673,10 +673,6 @@ def test_static_checks_node_cannot_take_the_instance(node, problem):
         assert "(nodes: node1.dst.example.org, node2.dst.example.org" in message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "move.py _placement_checks compares primary_node/secondary_node with the full node names only; Ganeti "
-    "(and the collection's info modules) accept a unique first label such as 'node2', so the pre-flight "
-    "refuses a placement Ganeti would accept, saying the node does not exist"))
 def test_static_checks_accept_a_unique_short_node_name():
     assert the(checks(request={"primary_node": "node2"}), "nodes").ok
 
