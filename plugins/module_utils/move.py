@@ -380,7 +380,7 @@ def _placement_checks(body, move, dst_info, dst_nodes):
         if not node:
             continue
         # Ganeti accepts a unique short name too.
-        selected, _ = select_by_name(dst_nodes, [node])
+        selected = select_by_name(dst_nodes, [node])[0]
         info = selected[0] if selected else None
         if info is None:
             findings.append(Finding("nodes", False, "node %s does not exist on %s (nodes: %s)" % (

@@ -259,3 +259,21 @@ def test_refused_without_transfer_fix_and_clean_failure(fixed):
     result = move(lab, [name])
     assert result.rc == 0, result.output
     assert_moved(lab, name, digest, before)
+
+
+def test_keep_policy_leaves_the_source_stopped_and_tagged(fixed):
+    lab = fixed
+    name = "vm18.lab"
+    digest = helpers.create_instance(lab, "c1", name, size_mib=32, node="c1n1.lab")
+    result = move(lab, [{"name": name, "source_policy": "keep", "primary_node": "c2n2.lab"}])
+    assert result.rc == 0, result.output
+    source = instances_by_name(lab, "c1")[name]
+    assert (source["status"], source["admin_state"]) == ("ADMIN_down", "down")
+    assert "ganeti-fleet:moved-to:c2.lab/%s" % name in source["tags"]
+    assert helpers.hash_instance_disk(lab, "c1", name) == digest
+    moved = instances_by_name(lab, "c2")[name]
+    assert moved["status"] == "running"
+    assert helpers.hash_instance_disk(lab, "c2", name) == digest
+    again = move(lab, [{"name": name, "source_policy": "keep", "primary_node": "c2n2.lab"}])
+    assert again.rc == 0, again.output
+    assert _move_hosts(again)["move_" + name]["changed"] == 0
