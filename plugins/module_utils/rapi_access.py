@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""RAPI access material: certificates, CA bundles and the RAPI users file.
+
+Plain Python, no Ansible imports. Certificate handling needs the
+``cryptography`` library (:data:`HAS_CRYPTOGRAPHY`); the users file helpers
+do not.
+
+Nothing here ever returns or writes a private key except
+:func:`issue_certificate`, whose result is meant for Ganeti's own
+``rapi.pem`` on the master node.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import re
+import traceback
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - exercised only without cryptography
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import DATA_DIR
+
+#: Ganeti's RAPI certificate and key (one PEM file, key first).
+RAPI_CERT_FILE = os.path.join(DATA_DIR, "rapi.pem")
+#: Ganeti's RAPI users file, reloaded by the RAPI daemon when it changes.
+RAPI_USERS_FILE = os.path.join(DATA_DIR, "rapi", "users")
+#: Realm of Ganeti's RAPI, part of the {HA1} password hash.
+RAPI_REALM = "Ganeti Remote API"
+#: What Ganeti's ensure-dirs sets (mode, user, group).
+RAPI_CERT_OWNERSHIP = (0o440, "gnt-rapi", "gnt-masterd")
+RAPI_USERS_OWNERSHIP = (0o640, "gnt-rapi", "gnt-masterd")
+RAPI_DIR_OWNERSHIP = (0o750, "gnt-rapi", "gnt-masterd")
+#: Common name of the certificate Ganeti generates at cluster init.
+STOCK_COMMON_NAME = "ganeti.example.com"
+
+USER_OPTIONS = ("read", "write")
+
+_PEM_BLOCK_RE = re.compile(
+    r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.S)
+_USER_NAME_RE = re.compile(r"^[\x21-\x7e]+$")
+_BUNDLE_HEADER = "# ganeti.fleet RAPI CA bundle; written by ganeti.fleet.rapi_ca_bundle, do not edit."
+_ENTRY_RE = re.compile(r"^# cluster: (?P<name>\S+)$")
+
+
+class AccessError(Exception):
+    """Invalid input or state; the message never holds a password or a key."""
+
+
+# ----------------------------------------------------------------------
+# Certificates
+
+def pem_blocks(text):
+    """(label, block text) of every PEM block in TEXT, in order."""
+    return [(m.group("label"), m.group(0)) for m in _PEM_BLOCK_RE.finditer(text or "")]
+
+
+def certificates_from_pem(text):
+    """The certificates in TEXT (which may also hold a private key) as x509 objects.
+
+    Only ``CERTIFICATE`` blocks are parsed; every other block (private keys
+    in particular) is skipped and never kept.
+    """
+    certs = []
+    for label, block in pem_blocks(text):
+        if label not in ("CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE"):
+            continue
+        if label != "CERTIFICATE":
+            block = block.replace(label, "CERTIFICATE")
+        try:
+            certs.append(x509.load_pem_x509_certificate(block.encode("ascii")))
+        except ValueError as exc:
+            raise AccessError("a CERTIFICATE block cannot be parsed: %s" % exc)
+    return certs
+
+
+def cert_pem(cert):
+    """The certificate re-serialised as PEM text (certificate only)."""
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def cert_fingerprint(cert):
+    """SHA-256 fingerprint of the DER certificate, lower-case hex without colons."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def normalize_fingerprint(value):
+    """Accept ``AA:BB:..``, ``sha256:aabb..`` or plain hex; return plain lower-case hex."""
+    text = (value or "").strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    text = text.replace(":", "").replace(" ", "")
+    if not re.match(r"^[0-9a-f]{64}$", text):
+        raise AccessError("%r is not a SHA-256 fingerprint (64 hexadecimal digits)" % value)
+    return text
+
+
+def _not_after(cert):
+    value = getattr(cert, "not_valid_after_utc", None)
+    if value is None:  # cryptography < 42
+        value = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def _not_before(cert):
+    value = getattr(cert, "not_valid_before_utc", None)
+    if value is None:  # cryptography < 42
+        value = cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def cert_sans(cert):
+    """(dns names, ip addresses) of the subjectAltName extension, as sorted lists of strings."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    dns = sorted(ext.get_values_for_type(x509.DNSName))
+    ips = sorted(str(ip) for ip in ext.get_values_for_type(x509.IPAddress))
+    return dns, ips
+
+
+def common_name(cert):
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return names[0].value if names else None
+
+
+def describe_cert(cert, now=None):
+    """What is safe to show about a certificate (no key material exists in it)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    dns, ips = cert_sans(cert)
+    not_after = _not_after(cert)
+    return {
+        "sha256_fingerprint": cert_fingerprint(cert),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "common_name": common_name(cert),
+        "dns_names": dns,
+        "ip_addresses": ips,
+        "serial_number": format(cert.serial_number, "x"),
+        "not_before": _not_before(cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "days_left": (not_after - now).days,
+        "self_signed": cert.issuer == cert.subject,
+    }
+
+
+def cert_matches(cert, cluster_name, dns_names=(), ip_addresses=(), renew_before_days=30, now=None):
+    """Why CERT does not fit (list of reasons; empty when it fits).
+
+    It fits when its common name is CLUSTER_NAME, its subjectAltName holds
+    CLUSTER_NAME, every name of DNS_NAMES and every address of IP_ADDRESSES,
+    and it is valid for more than RENEW_BEFORE_DAYS days.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    reasons = []
+    dns, ips = cert_sans(cert)
+    name = common_name(cert)
+    if name != cluster_name:
+        reasons.append("common name is %s, not %s" % (name, cluster_name))
+    wanted_dns = sorted(set([cluster_name] + list(dns_names)))
+    missing_dns = [n for n in wanted_dns if n not in dns]
+    if missing_dns:
+        reasons.append("subjectAltName lacks DNS %s" % ", ".join(missing_dns))
+    wanted_ips = sorted(set(str(ipaddress.ip_address(ip)) for ip in ip_addresses))
+    missing_ips = [ip for ip in wanted_ips if ip not in ips]
+    if missing_ips:
+        reasons.append("subjectAltName lacks IP %s" % ", ".join(missing_ips))
+    if _not_before(cert) > now:
+        reasons.append("not valid before %s" % _not_before(cert).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    days_left = (_not_after(cert) - now).days
+    if days_left < renew_before_days:
+        reasons.append("expires in %d days (renewal %d days before expiry)" % (days_left, renew_before_days))
+    return reasons
+
+
+def key_matches_cert(pem_text, cert):
+    """True when a private key in PEM_TEXT belongs to CERT (the key is not kept)."""
+    wanted = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    for label, block in pem_blocks(pem_text):
+        if "PRIVATE KEY" not in label:
+            continue
+        try:
+            key = serialization.load_pem_private_key(block.encode("ascii"), password=None)
+        except (ValueError, TypeError):
+            continue
+        public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        if public == wanted:
+            return True
+    return False
+
+
+def issue_certificate(cluster_name, dns_names=(), ip_addresses=(), valid_days=1825, key_size=2048,
+                      now=None):
+    """A new RSA key and a self-signed certificate for the cluster's RAPI.
+
+    Returns ``(pem_text, cert)``: PEM_TEXT is the key followed by the
+    certificate, the layout of Ganeti's ``rapi.pem``; it is only ever
+    written to that file.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cluster_name)])
+    dns = sorted(set([cluster_name] + list(dns_names)))
+    ips = sorted(set(ipaddress.ip_address(ip) for ip in ip_addresses), key=str)
+    alt = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ip) for ip in ips]
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=True, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
+    )
+    cert = builder.sign(key, hashes.SHA256())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode("ascii")
+    return key_pem + cert_pem(cert), cert
+
+
+# ----------------------------------------------------------------------
+# CA bundle
+
+def render_bundle(entries):
+    """The bundle text for ENTRIES, a mapping {name: [x509 certificates]}.
+
+    Deterministic: names sorted, certificates in the given order without
+    duplicates, each preceded by comment lines (ignored by TLS libraries).
+    """
+    lines = [_BUNDLE_HEADER]
+    for name in sorted(entries):
+        seen = set()
+        for cert in entries[name]:
+            info = describe_cert(cert)
+            if info["sha256_fingerprint"] in seen:
+                continue
+            seen.add(info["sha256_fingerprint"])
+            lines.append("")
+            lines.append("# cluster: %s" % name)
+            lines.append("# subject: %s" % info["subject"])
+            lines.append("# sha256: %s" % info["sha256_fingerprint"])
+            lines.append("# not after: %s" % info["not_after"])
+            lines.append(cert_pem(cert).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def parse_bundle(text):
+    """{name: [x509 certificates]} of a bundle written by :func:`render_bundle`.
+
+    Certificates without a ``# cluster:`` line are listed under ``""``.
+    """
+    entries = {}
+    name = ""
+    position = 0
+    for match in _PEM_BLOCK_RE.finditer(text or ""):
+        for line in text[position:match.start()].splitlines():
+            found = _ENTRY_RE.match(line.strip())
+            if found:
+                name = found.group("name")
+        position = match.end()
+        if match.group("label") == "CERTIFICATE":
+            entries.setdefault(name, []).extend(certificates_from_pem(match.group(0)))
+    return entries
+
+
+# ----------------------------------------------------------------------
+# RAPI users file
+
+def ha1_hash(user, password, realm=RAPI_REALM):
+    """``{HA1}`` form of PASSWORD: md5 of ``user:realm:password``, as Ganeti checks it."""
+    try:
+        digest = hashlib.md5(("%s:%s:%s" % (user, realm, password)).encode("ascii"))  # nosec - Ganeti's format
+    except UnicodeEncodeError:
+        raise AccessError("RAPI user names and passwords must be ASCII (Ganeti hashes them as ASCII)")
+    return "{HA1}" + digest.hexdigest()
+
+
+def validate_user(name, password=None):
+    if not name or not _USER_NAME_RE.match(name) or ":" in name:
+        raise AccessError("a RAPI user name must be printable ASCII without blanks or ':'")
+    if password is not None:
+        if not password or any(ch in password for ch in "\r\n") or not password.isascii():
+            raise AccessError("the RAPI password must be one line of ASCII characters")
+
+
+def parse_users_line(line):
+    """(name, password field, options) of a users file line, or None for comments and blanks."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        return None
+    options = [o.strip() for o in parts[2].split(",") if o.strip()] if len(parts) == 3 else []
+    return parts[0], parts[1], options
+
+
+def password_matches(field, user, password):
+    """True when the password field of the users file accepts PASSWORD for USER."""
+    if field.upper().startswith("{HA1}"):
+        return field[5:].lower() == ha1_hash(user, password)[5:]
+    if field.upper().startswith("{CLEARTEXT}"):
+        return field[11:] == password
+    return field == password
+
+
+def plan_users_file(content, user, password=None, options=("write",), state="present",
+                    update_password="always"):
+    """Work out the new users file.
+
+    Returns ``(new_content, action, reasons)``. ACTION is ``created``,
+    ``updated``, ``removed`` or ``None`` (nothing to do). Every other line
+    (comments, other users) is kept as it is. The password is stored in
+    the ``{HA1}`` form; a stored password that still matches is kept only
+    when it is already hashed.
+    """
+    lines = (content or "").splitlines()
+    found = [i for i, line in enumerate(lines) if (parse_users_line(line) or [None])[0] == user]
+    reasons = []
+    if state == "absent":
+        if not found:
+            return content, None, reasons
+        kept = [line for i, line in enumerate(lines) if i not in found]
+        return ("\n".join(kept) + "\n") if kept else "", "removed", ["user %s removed" % user]
+    wanted_options = list(options)
+    if found:
+        field, current_options = parse_users_line(lines[found[0]])[1:]
+        keep_password = False
+        if update_password == "on_create":
+            keep_password = True
+        elif field.upper().startswith("{HA1}") and password_matches(field, user, password):
+            keep_password = True
+        new_field = field if keep_password else ha1_hash(user, password)
+        if not keep_password:
+            reasons.append("password of %s %s" % (
+                user, "changed" if not password_matches(field, user, password)
+                else "stored in clear text, now hashed"))
+        if current_options != wanted_options:
+            reasons.append("options of %s: %s -> %s" % (
+                user, ",".join(current_options) or "(none)", ",".join(wanted_options) or "(none)"))
+        if len(found) > 1:
+            reasons.append("duplicate lines of %s removed" % user)
+        if not reasons:
+            return content, None, reasons
+        new_line = " ".join([user, new_field] + ([",".join(wanted_options)] if wanted_options else []))
+        out = []
+        for i, line in enumerate(lines):
+            if i == found[0]:
+                out.append(new_line)
+            elif i not in found:
+                out.append(line)
+        return "\n".join(out) + "\n", "updated", reasons
+    if password is None:
+        raise AccessError("a password is needed to create RAPI user %s" % user)
+    new_line = " ".join([user, ha1_hash(user, password)] + ([",".join(wanted_options)] if wanted_options else []))
+    prefix = content or ""
+    if prefix and not prefix.endswith("\n"):
+        prefix += "\n"
+    return prefix + new_line + "\n", "created", ["user %s created" % user]
