@@ -452,16 +452,19 @@ class Lab:
         # 'gnt-cluster init' refuses a pre-filled /var/lib/ganeti, so the lab's
         # secret and certificate replace the generated ones before any node
         # joins (node add copies them).
-        _write_private(os.path.join(var_lib, "cluster-domain-secret"), domain_secret + "\n", 0o400)
+        # Owners and modes as Ganeti's ensure-dirs wants them.
+        _write_private(os.path.join(var_lib, "cluster-domain-secret"), domain_secret + "\n", 0o640,
+                       owner="gnt-masterd", group="gnt-masterd")
         if rapi_cert == "cluster-name":
             _write_private(os.path.join(var_lib, "rapi.pem"),
                            _self_signed_pem(cluster["name"], cluster["master_ip"]), 0o440,
-                           group="gnt-admin")
+                           owner="gnt-rapi", group="gnt-masterd")
             nsexec(master_pid, ["sh", "-ec", "/usr/lib/ganeti/daemon-util stop ganeti-rapi;"
                                 " /usr/lib/ganeti/daemon-util start ganeti-rapi"])
         password = secrets.token_urlsafe(18)
         users = os.path.join(var_lib, "rapi", "users")
-        _write_private(users, "%s %s write\n" % (RAPI_USER, password), 0o640, group="gnt-admin")
+        _write_private(users, "%s %s write\n" % (RAPI_USER, password), 0o640, owner="gnt-rapi",
+                       group="gnt-masterd")
         password_file = os.path.join(cluster_dir, "rapi-password")
         _write_private(password_file, password + "\n", 0o600)
         # 'gnt-cluster init' makes the master a new root key: authorise that one.
@@ -563,14 +566,14 @@ class Lab:
         return self.exec(self.cluster(cluster)["master"], list(args), check=check).stdout
 
 
-def _write_private(path, text, mode, group=None):
+def _write_private(path, text, mode, owner=None, group=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(tmp, mode)
-    if group:
-        shutil.chown(tmp, group=group)
+    if owner or group:
+        shutil.chown(tmp, user=owner, group=group)
     os.replace(tmp, path)
 
 
