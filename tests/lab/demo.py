@@ -3,8 +3,9 @@
 
 1. bring the lab up (two Ganeti 3.0.2 clusters; packages installed if needed);
 2. show both clusters through ganeti.fleet.cluster_info;
-3. make the clusters ready for moves (the Ganeti 3.0.2 transfer fix, with
-   the transfer_fix playbook);
+3. make the clusters ready for moves with playbooks/move_readiness.yml
+   (shared domain secret, the Ganeti 3.0.2 transfer fix, a RAPI user for
+   moves, a CA bundle of the clusters' RAPI certificates);
 4. create an instance on c1 whose disk holds 256 MiB of random bytes;
 5. move it to c2 with playbooks/move_instances.yml;
 6. compare the sha256 of the disk on the destination node with the source's.
@@ -14,6 +15,7 @@ The lab stays up afterwards; 'tests/lab/lab down' removes it.
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ from fleetlab import helpers  # noqa: E402  pylint: disable=wrong-import-positio
 from fleettest import _collections_path, rapi_options  # noqa: E402  pylint: disable=wrong-import-position
 
 INSTANCE = "vm01.lab"
+MOVE_USER = "mover"
 SIZE_MIB = 256
 
 
@@ -69,8 +72,17 @@ def main():
             cluster_info.get("name"), cluster_info.get("software_version"), cluster_info.get("master"),
             ", ".join(lab.cluster(cluster)["nodes"])))
 
-    step("make the clusters ready for moves (Ganeti 3.0.2 transfer fix)")
-    playbook([os.path.join(REPO, "playbooks", "transfer_fix.yml"), "-i", state["inventory"]])
+    step("make the clusters ready for moves (playbooks/move_readiness.yml)")
+    bundle = os.path.join(lab.lab_dir, "controller", "rapi-ca-bundle.pem")
+    password = secrets.token_urlsafe(18)
+    readiness_vars = os.path.join(lab.lab_dir, "controller", "readiness-vars.json")
+    with open(os.open(readiness_vars, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+              encoding="utf-8") as handle:
+        json.dump({"move_readiness_rapi_user": MOVE_USER, "move_readiness_rapi_password": password,
+                   "move_readiness_ca_bundle": bundle, "move_readiness_rapi_url": "{{ ganeti_rapi_url }}"},
+                  handle)
+    playbook([os.path.join(REPO, "playbooks", "move_readiness.yml"), "-i", state["inventory"],
+              "-e", "@" + readiness_vars])
 
     step("create %s on c1 with %d MiB of random bytes" % (INSTANCE, SIZE_MIB))
     if INSTANCE in {i["name"] for i in helpers.list_instances(lab, "c1")}:
@@ -83,9 +95,8 @@ def main():
     step("move %s from c1 to c2 with playbooks/move_instances.yml" % INSTANCE)
     env = {}
     for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
-        opts = rapi_options(lab, cluster)
-        env.update({prefix + "URL": opts["rapi_url"], prefix + "USER": opts["rapi_user"],
-                    prefix + "PASSWORD": opts["rapi_password"], prefix + "CA_PATH": opts["ca_path"]})
+        env.update({prefix + "URL": lab.cluster(cluster)["rapi_url"], prefix + "USER": MOVE_USER,
+                    prefix + "PASSWORD": password, prefix + "CA_PATH": bundle})
     seconds = playbook([os.path.join(REPO, "playbooks", "move_instances.yml"),
                         "-e", json.dumps({"move_instances": [INSTANCE]})], env=env)
 
