@@ -591,11 +591,8 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
                     move["source_name"], move["source_cluster"], move["destination_cluster"], step,
                     exc, " ".join(cleanup)),
                 step, cleanup, job_id=getattr(exc, "job_id", None), log=getattr(exc, "log", None))
-        source_instance = get_instance_or_none(src, move["source_name"])
-        destination_instance = get_instance_or_none(dst, move["destination_name"])
-    else:
-        source_instance = get_instance_or_none(src, move["source_name"])
-        destination_instance = get_instance_or_none(dst, move["destination_name"])
+    source_instance = get_instance_or_none(src, move["source_name"])
+    destination_instance = get_instance_or_none(dst, move["destination_name"])
     _finish(src, dst, move, source_instance, destination_instance, plan["start_destination"],
             shutdown_timeout, result, report)
     return result

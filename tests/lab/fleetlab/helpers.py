@@ -5,7 +5,6 @@ collection under test) and read disks directly on the node that holds them.
 """
 
 import filecmp
-import json
 import os
 
 from .lab import IMPEXPD_DIR, LabError, OS_NAME
@@ -108,10 +107,6 @@ def cluster_verify(lab, cluster):
     """Return (rc, output) of 'gnt-cluster verify' on CLUSTER's master."""
     proc = lab.exec(lab.cluster(cluster)["master"], ["gnt-cluster", "verify"], check=False)
     return proc.returncode, proc.stdout + proc.stderr
-
-
-def json_of(text):
-    return json.loads(text)
 
 
 def impexpd_is_stock(lab, node):

@@ -11,7 +11,6 @@ the node's private mount namespace, so they vanish with it.
 import concurrent.futures
 import contextlib
 import ctypes
-import hashlib
 import ipaddress
 import json
 import os
@@ -19,7 +18,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 LAB_DIR_DEFAULT = "/var/tmp/ganeti-fleet-lab"
@@ -614,11 +612,3 @@ def _certificates_only(pem):
     if not blocks:
         raise LabError("no certificate found in rapi.pem")
     return "\n".join(blocks) + "\n"
-
-
-def sha256_of(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def log_stderr(message):
-    print(message, file=sys.stderr)
