@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fleetlab  # noqa: E402  pylint: disable=wrong-import-position
-from fleettest import run_playbook, set_transfer_fix  # noqa: E402  pylint: disable=wrong-import-position
+from fleettest import rebuild_lab, run_playbook, set_transfer_fix  # noqa: E402  pylint: disable=wrong-import-position
 
 @pytest.fixture(scope="session")
 def lab():
@@ -52,3 +52,19 @@ def transfer_fixed(lab):
     set_transfer_fix(lab, "present")
     yield lab
     set_transfer_fix(lab, "absent")
+
+
+@pytest.fixture(scope="module")
+def three_clusters(lab):
+    """The lab rebuilt with three clusters (c1, c2, c3) for a module of merge tests.
+
+    Tests that need fresh clusters call ``fleettest.rebuild_lab(lab, MERGE_TOPOLOGY)``
+    themselves. The default two-cluster lab is rebuilt afterwards for the
+    modules that follow.
+    """
+    rebuild_lab(lab, MERGE_TOPOLOGY)
+    yield lab
+    rebuild_lab(lab, fleetlab.Topology())
+
+
+MERGE_TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)

@@ -104,3 +104,17 @@ def set_transfer_fix(lab, state):
                           extra_vars={"transfer_fix_state": state})
     assert result.rc == 0, result.output
     return result
+
+
+def rebuild_lab(lab, topology):
+    """Bring LAB down and up again with TOPOLOGY, and join its new controller's network.
+
+    For tests that destroy or merge clusters: each starts from fresh clusters.
+    """
+    sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+    import fleetlab  # pylint: disable=import-outside-toplevel
+
+    lab.down(log=lambda m: print("\n[lab] " + m))
+    lab.up(topology, log=lambda m: print("\n[lab] " + m))
+    fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
+    return lab

@@ -518,13 +518,14 @@ class Lab:
                       "        ganeti_rapi_ca_path: %s" % cluster["ca_file"],
                       "        ganeti_rapi_user: %s" % cluster["rapi_user"],
                       "        ganeti_rapi_password_file: %s" % cluster["rapi_password_file"],
+                      "        ganeti_rapi_password: %s" % _read_text(cluster["rapi_password_file"]).strip(),
                       "      hosts:"]
             for node in cluster["nodes"]:
                 lines += ["        %s:" % node, "          ansible_host: %s" % cluster["node_ips"][node]]
         os.makedirs(os.path.join(self.lab_dir, "ssh"), mode=0o700, exist_ok=True)
         path = os.path.join(self.lab_dir, "inventory.yml")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
+        # The inventory carries the lab's RAPI passwords.
+        _write_private(path, "\n".join(lines) + "\n", 0o600)
         return path
 
     def down(self, log=print):
@@ -562,6 +563,11 @@ class Lab:
     def gnt(self, cluster, *args, check=True):
         """Run a gnt-* command on CLUSTER's master and return its stdout."""
         return self.exec(self.cluster(cluster)["master"], list(args), check=check).stdout
+
+
+def _read_text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _write_private(path, text, mode, owner=None, group=None):

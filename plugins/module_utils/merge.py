@@ -1,0 +1,498 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Cluster merge: what each cluster holds, what would clash, and whether anything was lost.
+
+Everything here works on plain data read over RAPI (:func:`read_cluster`), so
+that the pre-flight and the verification are unit-tested without a cluster:
+
+- :func:`preflight` compares a target cluster with the clusters merged into it
+  and returns findings (errors and warnings, each naming the objects) and a
+  plan (group mapping, nodes and instances of each merged cluster);
+- :func:`snapshot` records the inventory a merge must preserve, and
+  :func:`compare_snapshot` lists what is missing or changed afterwards.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+
+STRATEGIES = ("move", "in_place")
+GROUP_POLICIES = ("error", "rename", "merge")
+PARAMETER_POLICIES = ("strict", "warn")
+
+#: Cluster parameters compared between the clusters (as tools/cluster-merge
+#: does); a difference is an error under the strict policy, a warning under warn.
+COMPARED_PARAMETERS = ("beparams", "nicparams", "ndparams", "default_iallocator", "drbd_usermode_helper",
+                       "maintain_node_health", "master_netdev", "primary_ip_version", "uid_pool",
+                       "default_hypervisor", "os_hvp", "osparams")
+
+#: Parameters that must be equal for an in-place merge whatever the policy:
+#: the merged nodes keep their disks where they are.
+IN_PLACE_STRICT_PARAMETERS = ("volume_group_name", "file_storage_dir", "shared_file_storage_dir",
+                              "gluster_storage_dir")
+
+#: Disk templates each in-place strict parameter matters for.
+_STORAGE_PARAMETER_TEMPLATES = {
+    "volume_group_name": ("plain", "drbd"),
+    "file_storage_dir": ("file",),
+    "shared_file_storage_dir": ("sharedfile",),
+    "gluster_storage_dir": ("gluster",),
+}
+
+#: Instance fields a merge must preserve (see compare_snapshot).
+_PRESERVED_FIELDS = ("admin_state", "running", "disk_template", "disk_sizes", "macs", "os", "hypervisor",
+                     "memory", "vcpus")
+
+
+def _query(client, resource, fields):
+    """Rows of ``GET /2/query/RESOURCE`` as dicts (fields the bulk resources lack)."""
+    answer = client.get("/2/query/%s" % resource, query={"fields": ",".join(fields)}) or {}
+    return [{field: cell[1] for field, cell in zip(fields, row)} for row in answer.get("data") or []]
+
+
+MERGING_TAG = "ganeti-fleet:merging:%s"
+MERGED_TAG = "ganeti-fleet:merged:%s"
+#: Node of a merged cluster still to join the target, and its target group;
+#: kept on the target so that a merge interrupted after the merged cluster
+#: was taken apart can finish.
+MERGE_NODE_TAG = "ganeti-fleet:merge-node:%s:%s:%s"
+
+
+def merge_state(target_tags, cluster_name):
+    """``merged``, ``in_progress`` or ``pending``: what the target's tags say of CLUSTER_NAME."""
+    if MERGED_TAG % cluster_name in target_tags:
+        return "merged"
+    if MERGING_TAG % cluster_name in target_tags:
+        return "in_progress"
+    return "pending"
+
+
+def pending_nodes(target_tags, cluster_name):
+    """Nodes of CLUSTER_NAME recorded on the target as still to join it: {node: group}."""
+    prefix = "ganeti-fleet:merge-node:%s:" % cluster_name
+    nodes = {}
+    for tag in target_tags:
+        if tag.startswith(prefix):
+            node, _, group = tag[len(prefix):].rpartition(":")
+            nodes[node] = group
+    return nodes
+
+
+def record_tags(cluster_name, node_groups):
+    """Tags that record on the target a merge in progress: the cluster, and each node with its group."""
+    return [MERGING_TAG % cluster_name] + sorted(
+        MERGE_NODE_TAG % (cluster_name, node, group) for node, group in node_groups.items())
+
+
+def read_cluster(client):
+    """Everything the pre-flight and the snapshot need from one cluster, read over RAPI."""
+    info = client.get_info() or {}
+    instances = client.list_instances(bulk=True)
+    hypervisors = {row["name"]: row["hypervisor"] for row in _query(client, "instance", ("name", "hypervisor"))}
+    for instance in instances:
+        instance.setdefault("hypervisor", hypervisors.get(instance["name"]))
+    groups = client.list_groups(bulk=True)
+    group_names = {row["uuid"]: row["name"] for row in _query(client, "group", ("name", "uuid"))}
+    nodes = client.list_nodes(bulk=True)
+    for node in nodes:
+        node.setdefault("group", group_names.get(node.get("group.uuid")))
+    try:
+        oses = client.get("/2/os") or []
+    except RapiError:
+        # Listing OSes needs every node to answer; unknown is reported, not fatal.
+        oses = None
+    return {
+        "info": info,
+        "instances": instances,
+        "nodes": nodes,
+        "groups": groups,
+        "networks": client.get("/2/networks", query={"bulk": 1}) or [],
+        "oses": oses,
+        "tags": client.get_tags("cluster"),
+    }
+
+
+def _finding(severity, check, message, objects=()):
+    return {"severity": severity, "check": check, "message": message, "objects": sorted(set(objects))}
+
+
+def _cluster_name(data):
+    return data["info"].get("name") or "?"
+
+
+def _short_name(cluster_name):
+    return cluster_name.split(".", 1)[0]
+
+
+def _instance_nics(instance):
+    macs = instance.get("nic.macs") or []
+    ips = instance.get("nic.ips") or []
+    networks = instance.get("nic.networks.names") or instance.get("nic.networks") or []
+    return [{"mac": mac, "ip": ips[i] if i < len(ips) else None,
+             "network": networks[i] if i < len(networks) else None} for i, mac in enumerate(macs)]
+
+
+def _running(instance):
+    return bool(instance.get("oper_state"))
+
+
+def _group_names(data):
+    return [g["name"] for g in data["groups"]]
+
+
+def plan_groups(target_groups, source_groups, policy, source_cluster, taken=()):
+    """Map each group of a merged cluster to a group of the target.
+
+    Returns ``(mapping, new_groups, findings)``: ``mapping`` from source group
+    name to target group name, ``new_groups`` the target groups to create,
+    and findings for clashes the policy does not resolve. ``taken`` are
+    target names already claimed by earlier merged clusters of the same run.
+    """
+    mapping = {}
+    new_groups = []
+    findings = []
+    existing = set(target_groups)
+    claimed = set(taken)
+    for group in source_groups:
+        if group not in existing and group not in claimed:
+            mapping[group] = group
+            new_groups.append(group)
+            claimed.add(group)
+            continue
+        if policy == "merge" and group in existing:
+            mapping[group] = group
+            findings.append(_finding(
+                "warning", "group-name",
+                "Node group %s of %s joins the target's group of the same name (group policy merge)."
+                % (group, source_cluster), [group]))
+            continue
+        if policy in ("rename", "merge"):
+            renamed = "%s-%s" % (group, _short_name(source_cluster))
+            if renamed in existing or renamed in claimed:
+                findings.append(_finding(
+                    "error", "group-name",
+                    "Node group %s of %s cannot be renamed to %s: that name is taken on the target. "
+                    "Rename one of the groups first (gnt-group rename)." % (group, source_cluster, renamed),
+                    [group, renamed]))
+                continue
+            mapping[group] = renamed
+            new_groups.append(renamed)
+            claimed.add(renamed)
+            findings.append(_finding(
+                "warning", "group-name",
+                "Node group %s of %s becomes %s on the target (group policy %s)."
+                % (group, source_cluster, renamed, policy), [group, renamed]))
+            continue
+        findings.append(_finding(
+            "error", "group-name",
+            "Node group %s exists in %s and in the target. Set the group policy to rename or merge, "
+            "or rename one of the groups first (gnt-group rename)." % (group, source_cluster), [group]))
+    return mapping, new_groups, findings
+
+
+def _compare_parameters(target, source, strategy, parameter_policy, source_cluster, used_templates):
+    findings = []
+    t_info, s_info = target["info"], source["info"]
+    severity = "error" if parameter_policy == "strict" else "warning"
+    for key in COMPARED_PARAMETERS:
+        if key in t_info and key in s_info and t_info[key] != s_info[key]:
+            findings.append(_finding(
+                severity, "parameter",
+                "Cluster parameter %s differs: target %r, %s %r. Make them equal (gnt-cluster modify) "
+                "or use the parameter policy warn." % (key, t_info[key], source_cluster, s_info[key]), [key]))
+    t_hvparams = t_info.get("hvparams") or {}
+    s_hvparams = s_info.get("hvparams") or {}
+    for hypervisor in sorted(set(t_info.get("enabled_hypervisors") or []) & set(s_info.get("enabled_hypervisors") or [])):
+        if t_hvparams.get(hypervisor) != s_hvparams.get(hypervisor):
+            findings.append(_finding(
+                severity, "parameter",
+                "Hypervisor parameters of %s differ between the target and %s." % (hypervisor, source_cluster),
+                ["hvparams/%s" % hypervisor]))
+    if strategy == "in_place":
+        for key in IN_PLACE_STRICT_PARAMETERS:
+            if not set(_STORAGE_PARAMETER_TEMPLATES[key]) & used_templates:
+                continue
+            if t_info.get(key) != s_info.get(key):
+                findings.append(_finding(
+                    "error", "storage-path",
+                    "%s differs: target %r, %s %r. An in-place merge keeps the disks where they are, so the "
+                    "storage settings must be equal; use the move strategy." % (key, t_info.get(key), source_cluster,
+                                                                                 s_info.get(key)), [key]))
+        t_hv = set(t_info.get("enabled_hypervisors") or [])
+        s_hv = set(s_info.get("enabled_hypervisors") or [])
+        if t_hv != s_hv:
+            findings.append(_finding(
+                "error", "hypervisor",
+                "Enabled hypervisors differ: target %s, %s %s. An in-place merge needs the same set."
+                % (", ".join(sorted(t_hv)), source_cluster, ", ".join(sorted(s_hv))), sorted(t_hv ^ s_hv)))
+    return findings
+
+
+def preflight(target, sources, strategy="move", group_policy="error", parameter_policy="strict"):
+    """Check that SOURCES (cluster data, see read_cluster) can be merged into TARGET.
+
+    Returns ``{"findings": [...], "plan": {...}}``. Nothing is changed anywhere;
+    an ``error`` finding means the merge must not start.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError("unknown strategy %r" % strategy)
+    if group_policy not in GROUP_POLICIES:
+        raise ValueError("unknown group policy %r" % group_policy)
+    if parameter_policy not in PARAMETER_POLICIES:
+        raise ValueError("unknown parameter policy %r" % parameter_policy)
+    findings = []
+    target_name = _cluster_name(target)
+    t_info = target["info"]
+
+    # Names already in use, with their owner, so a clash names both sides.
+    instance_owner = {i["name"]: target_name for i in target["instances"]}
+    node_owner = {n["name"]: target_name for n in target["nodes"]}
+    network_owner = {n["name"]: target_name for n in target["networks"]}
+    mac_owner = {}
+    ip_owner = {}
+    for instance in target["instances"]:
+        for nic in _instance_nics(instance):
+            mac_owner.setdefault(nic["mac"], (target_name, instance["name"]))
+            if nic["ip"]:
+                ip_owner.setdefault(nic["ip"], (target_name, instance["name"]))
+
+    seen_clusters = {t_info.get("uuid") or target_name: target_name}
+    claimed_groups = []
+    plan_sources = []
+    target_templates = set(t_info.get("enabled_disk_templates") or [])
+    target_hypervisors = set(t_info.get("enabled_hypervisors") or [])
+    target_oses = None if target.get("oses") is None else {o.split("+", 1)[0] for o in target["oses"]}
+
+    target_tags = target.get("tags") or []
+    target_instance_tags = {i["name"]: i.get("tags") or [] for i in target["instances"]}
+    for source in sources:
+        if "info" not in source:
+            # Its RAPI did not answer: fine if the target says it was (being) merged.
+            source_name = source.get("name") or "?"
+            state = merge_state(target_tags, source_name)
+            if state == "pending":
+                findings.append(_finding(
+                    "error", "unreachable",
+                    "The RAPI of %s does not answer (%s), and %s has no record of merging it. Check that its "
+                    "master daemons run and the connection options are right." % (
+                        source_name, source.get("error"), target_name), [source_name]))
+            nodes = pending_nodes(target_tags, source_name)
+            plan_sources.append({
+                "cluster_name": source_name, "host": source.get("host"), "state": state, "master": None,
+                "software_version": None, "nodes": sorted(nodes), "online_nodes": sorted(nodes),
+                "node_groups": nodes, "instances": [], "running_instances": [], "group_map": {},
+                "new_groups": sorted(set(nodes.values()) - set(_group_names(target))),
+                "record_tags": record_tags(source_name, nodes),
+            })
+            continue
+        s_info = source["info"]
+        source_name = _cluster_name(source)
+        key = s_info.get("uuid") or source_name
+        if key in seen_clusters:
+            findings.append(_finding(
+                "error", "cluster",
+                "%s is given twice, or is the target itself: a cluster cannot be merged into itself."
+                % source_name, [source_name]))
+            continue
+        seen_clusters[key] = source_name
+
+        if s_info.get("software_version") != t_info.get("software_version"):
+            findings.append(_finding(
+                "error" if strategy == "in_place" else "warning", "version",
+                "Ganeti versions differ: target %s runs %s, %s runs %s.%s"
+                % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
+                   " An in-place merge needs the same version; upgrade one of them or use the move strategy."
+                   if strategy == "in_place" else ""),
+                [target_name, source_name]))
+
+        # Copies an earlier (interrupted) run of this merge moved to the
+        # target carry a provenance tag: they are ours, not clashes.
+        ours = {name for name, tags in target_instance_tags.items() if TAG_SOURCE % (source_name, name) in tags}
+        for instance in source["instances"]:
+            name = instance["name"]
+            if name in ours:
+                continue
+            if name in instance_owner:
+                findings.append(_finding(
+                    "error", "instance-name",
+                    "Instance %s exists in %s and in %s. Rename one of them first (gnt-instance rename)."
+                    % (name, source_name, instance_owner[name]), [name]))
+            else:
+                instance_owner[name] = source_name
+            for nic in _instance_nics(instance):
+                owner = mac_owner.get(nic["mac"])
+                if owner:
+                    findings.append(_finding(
+                        "error", "mac",
+                        "MAC %s of instance %s (%s) is also used by instance %s (%s). Give one of them a new MAC "
+                        "first (gnt-instance modify --net N:mac=generate)."
+                        % (nic["mac"], name, source_name, owner[1], owner[0]), [nic["mac"], name, owner[1]]))
+                else:
+                    mac_owner[nic["mac"]] = (source_name, name)
+                if nic["ip"]:
+                    owner = ip_owner.get(nic["ip"])
+                    if owner:
+                        findings.append(_finding(
+                            "error", "ip",
+                            "IP %s of instance %s (%s) is also used by instance %s (%s)."
+                            % (nic["ip"], name, source_name, owner[1], owner[0]), [nic["ip"], name, owner[1]]))
+                    else:
+                        ip_owner[nic["ip"]] = (source_name, name)
+            template = instance.get("disk_template")
+            if template and template not in target_templates:
+                findings.append(_finding(
+                    "error", "disk-template",
+                    "Instance %s (%s) uses the disk template %s, which is not enabled on %s "
+                    "(gnt-cluster modify --enabled-disk-templates)." % (name, source_name, template, target_name),
+                    [name, template]))
+            hypervisor = instance.get("hypervisor")
+            if hypervisor and hypervisor not in target_hypervisors:
+                findings.append(_finding(
+                    "error", "hypervisor",
+                    "Instance %s (%s) runs on the hypervisor %s, which is not enabled on %s."
+                    % (name, source_name, hypervisor, target_name), [name, hypervisor]))
+            os_name = (instance.get("os") or "").split("+", 1)[0]
+            if os_name and target_oses is not None and os_name not in target_oses:
+                findings.append(_finding(
+                    "error" if strategy == "move" else "warning", "os",
+                    "Instance %s (%s) uses the OS %s, which %s does not have on all its nodes."
+                    % (name, source_name, os_name, target_name), [name, os_name]))
+
+        for node in source["nodes"]:
+            name = node["name"]
+            if name in node_owner:
+                findings.append(_finding(
+                    "error", "node-name",
+                    "Node %s is in %s and in %s." % (name, source_name, node_owner[name]), [name]))
+            else:
+                node_owner[name] = source_name
+            if node.get("offline"):
+                findings.append(_finding(
+                    "error", "node-offline",
+                    "Node %s of %s is offline. Bring it back (gnt-node modify --offline=no) or remove it from %s "
+                    "before the merge." % (name, source_name, source_name), [name]))
+
+        for network in source["networks"]:
+            name = network["name"]
+            if name in network_owner:
+                findings.append(_finding(
+                    "error", "network-name",
+                    "Network %s exists in %s and in %s. Rename or remove one of them first."
+                    % (name, source_name, network_owner[name]), [name]))
+            else:
+                network_owner[name] = source_name
+
+        used_templates = {i.get("disk_template") for i in source["instances"]} - {None}
+        findings.extend(_compare_parameters(target, source, strategy, parameter_policy, source_name, used_templates))
+
+        group_map, new_groups, group_findings = plan_groups(
+            _group_names(target), _group_names(source), group_policy, source_name, claimed_groups)
+        claimed_groups.extend(new_groups)
+        findings.extend(group_findings)
+
+        # Nodes an interrupted run already took out of the cluster are only
+        # recorded in the target's tags.
+        node_groups = pending_nodes(target_tags, source_name)
+        node_groups.update({n["name"]: group_map.get(n.get("group"), n.get("group")) for n in source["nodes"]})
+        plan_sources.append({
+            "cluster_name": source_name,
+            "host": source.get("host"),
+            "state": merge_state(target_tags, source_name),
+            "master": s_info.get("master"),
+            "software_version": s_info.get("software_version"),
+            "nodes": sorted(node_groups),
+            "online_nodes": sorted(n["name"] for n in source["nodes"] if not n.get("offline")),
+            "node_groups": node_groups,
+            "record_tags": record_tags(source_name, node_groups),
+            "instances": sorted(i["name"] for i in source["instances"]),
+            "running_instances": sorted(i["name"] for i in source["instances"] if _running(i)),
+            "group_map": group_map,
+            "new_groups": new_groups,
+        })
+
+    plan = {
+        "target": {
+            "cluster_name": target_name,
+            "master": t_info.get("master"),
+            "software_version": t_info.get("software_version"),
+            "nodes": sorted(n["name"] for n in target["nodes"]),
+            "groups": sorted(_group_names(target)),
+            "default_iallocator": t_info.get("default_iallocator"),
+        },
+        "sources": plan_sources,
+    }
+    findings.sort(key=lambda f: (f["severity"] != "error", f["check"], f["message"]))
+    return {"findings": findings, "plan": plan}
+
+
+def errors(findings):
+    return [f for f in findings if f["severity"] == "error"]
+
+
+def snapshot(cluster_data):
+    """The inventory of one cluster that a merge must preserve (JSON-friendly)."""
+    instances = {}
+    for instance in cluster_data["instances"]:
+        beparams = instance.get("beparams") or {}
+        instances[instance["name"]] = {
+            "admin_state": instance.get("admin_state"),
+            "running": _running(instance),
+            "disk_template": instance.get("disk_template"),
+            "disk_sizes": list(instance.get("disk.sizes") or []),
+            "macs": list(instance.get("nic.macs") or []),
+            "os": instance.get("os"),
+            "hypervisor": instance.get("hypervisor"),
+            "memory": beparams.get("maxmem", beparams.get("memory")),
+            "vcpus": beparams.get("vcpus"),
+            "tags": sorted(instance.get("tags") or []),
+        }
+    return {
+        "cluster_name": _cluster_name(cluster_data),
+        "instances": instances,
+        "nodes": sorted(n["name"] for n in cluster_data["nodes"]),
+        "groups": sorted(_group_names(cluster_data)),
+        "networks": sorted(n["name"] for n in cluster_data["networks"]),
+    }
+
+
+def compare_snapshot(before, after, group_map=None):
+    """What the merged cluster AFTER lost or changed compared with the snapshots BEFORE.
+
+    BEFORE is a list of snapshots (target first, then the merged clusters);
+    AFTER the snapshot of the target after the merge. GROUP_MAP maps, per
+    cluster name, the merged cluster's group names to the target's. Tags may
+    have been added (provenance tags of moves), never removed. Returns a list
+    of human-readable differences, empty when nothing was lost.
+    """
+    group_map = group_map or {}
+    differences = []
+    for snap in before:
+        origin = snap["cluster_name"]
+        for name, was in sorted(snap["instances"].items()):
+            now = after["instances"].get(name)
+            if now is None:
+                differences.append("instance %s (from %s) is missing" % (name, origin))
+                continue
+            for field in _PRESERVED_FIELDS:
+                if was.get(field) != now.get(field):
+                    differences.append("instance %s (from %s): %s was %r, is %r"
+                                       % (name, origin, field, was.get(field), now.get(field)))
+            lost_tags = sorted(set(was.get("tags") or []) - set(now.get("tags") or []))
+            if lost_tags:
+                differences.append("instance %s (from %s): tags lost: %s" % (name, origin, ", ".join(lost_tags)))
+        for node in snap["nodes"]:
+            if node not in after["nodes"]:
+                differences.append("node %s (from %s) is not a node of %s" % (node, origin, after["cluster_name"]))
+        mapping = group_map.get(origin, {})
+        for group in snap["groups"]:
+            expected = mapping.get(group, group)
+            if expected not in after["groups"]:
+                differences.append("node group %s (from %s, expected as %s) is missing" % (group, origin, expected))
+        for network in snap["networks"]:
+            if network not in after["networks"]:
+                differences.append("network %s (from %s) is missing" % (network, origin))
+    return differences

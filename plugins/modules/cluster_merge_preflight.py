@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_merge_preflight
+short_description: Check that Ganeti clusters can be merged into a target cluster, and plan the merge
+version_added: 0.2.0
+description:
+  - Reads the target cluster and every cluster to merge into it over RAPI, and reports everything that would
+    make the merge fail or lose something, before anything is changed. Each finding names the objects.
+  - Checks, per merged cluster, - a cluster given twice or merged into itself; the Ganeti versions (an error for
+    O(strategy=in_place), a warning for O(strategy=move)); instance, node and network names that exist in more
+    than one cluster; MAC and IP addresses used twice; disk templates, hypervisors and OSes of the merged
+    instances that the target lacks; offline nodes; node group names under O(group_policy); cluster parameters
+    under O(parameter_policy) (C(beparams), C(nicparams), C(ndparams), the default iallocator and hypervisor,
+    per-hypervisor parameters, ...); and for O(strategy=in_place) the storage paths and the set of enabled
+    hypervisors, which must be equal whatever the policy.
+  - Returns the plan (the group mapping, and the nodes, instances and running instances of each merged cluster)
+    and RV(snapshots), the inventory that M(ganeti.fleet.cluster_merge_verify) compares with the target after
+    the merge.
+  - Fails, listing every error, when the merge must not start; O(fail_on_error=false) only reports.
+  - Talks to several clusters, so it is not in the C(ganeti.fleet.rapi) action group.
+author:
+  - ganeti.fleet maintainers (@ganeti-fleet)
+extends_documentation_fragment:
+  - ganeti.fleet.merge
+  - ganeti.fleet.attributes
+  - ganeti.fleet.attributes.INFO_MODULE
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+options:
+  sources:
+    description:
+      - Connections to the RAPI of the clusters merged into the target, with the keys of O(target) and
+        O(sources[].name).
+      - A merged cluster whose RAPI does not answer is accepted when the target's tags record that it was
+        merged (V(merged)) or that its merge was interrupted after it was taken apart (V(in_progress), the plan
+        then lists its nodes still to join the target); see RV(plan.sources).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - The merged cluster's name, to recognise it in the target's tags when its RAPI no longer answers
+            because an earlier run merged it.
+        type: str
+      host:
+        description:
+          - A label of the cluster returned as it is in its RV(plan.sources) entry, for example the inventory
+            host of its master node.
+        type: str
+      rapi_url:
+        description: RAPI URL, for example C(https://cluster.example.org:5080).
+        type: str
+      rapi_user:
+        description: RAPI user.
+        type: str
+      rapi_password:
+        description: Its password.
+        type: str
+      ca_path:
+        description: PEM file of the cluster's RAPI certificate (or its CA).
+        type: path
+      validate_certs:
+        description: Verify the RAPI certificate.
+        type: bool
+        default: true
+      verify_hostname:
+        description: Check that the certificate is issued to the host name of the URL.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds for each HTTP request.
+        type: int
+        default: 60
+  strategy:
+    description:
+      - How the merge will be done; some checks depend on it (see the description).
+    type: str
+    choices: [move, in_place]
+    default: move
+  group_policy:
+    description:
+      - What to do with a node group name that exists in a merged cluster and in the target. V(error) refuses,
+        V(rename) renames the merged cluster's group to C(NAME-SHORTCLUSTERNAME), V(merge) puts its nodes in
+        the target's group of the same name.
+    type: str
+    choices: [error, rename, merge]
+    default: error
+  parameter_policy:
+    description:
+      - A cluster parameter that differs is an error with V(strict), a warning with V(warn).
+    type: str
+    choices: [strict, warn]
+    default: strict
+  fail_on_error:
+    description: Fail when a finding is an error. With V(false) the findings are only returned.
+    type: bool
+    default: true
+requirements:
+  - requests
+seealso:
+  - module: ganeti.fleet.cluster_merge_verify
+  - name: The ganeti.fleet.cluster_merge role
+    description: Merges clusters with this pre-flight first.
+    link: https://github.com/ganeti-fleet/ganeti.fleet/blob/main/roles/cluster_merge/README.md
+"""
+
+EXAMPLES = r"""
+- name: Check that two clusters can be merged into cluster-a
+  ganeti.fleet.cluster_merge_preflight:
+    target:
+      rapi_url: https://cluster-a.example.org:5080
+      rapi_user: fleet
+      rapi_password: "{{ vault_rapi_password_a }}"
+      ca_path: /etc/ganeti-fleet/rapi-ca.pem
+    sources:
+      - rapi_url: https://cluster-b.example.org:5080
+        rapi_user: fleet
+        rapi_password: "{{ vault_rapi_password_b }}"
+        ca_path: /etc/ganeti-fleet/rapi-ca.pem
+    group_policy: rename
+  register: merge_preflight
+
+- name: Only report the findings
+  ganeti.fleet.cluster_merge_preflight:
+    target: "{{ connection_a }}"
+    sources: ["{{ connection_b }}"]
+    strategy: in_place
+    fail_on_error: false
+  register: merge_findings
+"""
+
+RETURN = r"""
+findings:
+  description: Every finding, errors first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    severity:
+      description: V(error) (the merge must not start) or V(warning).
+      type: str
+    check:
+      description: >-
+        Which check: V(cluster), V(unreachable), V(version), V(instance-name), V(node-name), V(network-name), V(group-name),
+        V(mac), V(ip), V(disk-template), V(hypervisor), V(os), V(node-offline), V(parameter), V(storage-path).
+      type: str
+    message:
+      description: What is wrong, naming the objects and the way out.
+      type: str
+    objects:
+      description: Names of the objects concerned.
+      type: list
+      elements: str
+  sample:
+    - severity: error
+      check: mac
+      message: "MAC aa:00:00:12:34:56 of instance web1 (b.example.org) is also used by instance db1 (a.example.org). ..."
+      objects: [aa:00:00:12:34:56, db1, web1]
+errors:
+  description: Number of error findings.
+  returned: always
+  type: int
+  sample: 0
+plan:
+  description: What the merge will do.
+  returned: always
+  type: dict
+  contains:
+    target:
+      description: The target's name (V(cluster_name)), master, version, nodes, groups and default iallocator.
+      type: dict
+    sources:
+      description:
+        - One entry per merged cluster, in the order of O(sources). Keys V(cluster_name), V(state) (V(pending),
+          V(in_progress) or V(merged), from the target's tags), V(master),
+          V(software_version), V(nodes), V(online_nodes), V(node_groups) (node name to target group name),
+          V(instances), V(running_instances), V(group_map) (source group name to target group name) and
+          V(new_groups) (target groups to create).
+      type: list
+      elements: dict
+snapshots:
+  description:
+    - The inventory of every cluster before the merge (target first), for M(ganeti.fleet.cluster_merge_verify).
+      Each has V(cluster_name), V(instances) (name to admin state, running, disk template, disk sizes, MACs, OS,
+      hypervisor, memory, VCPUs, tags), V(nodes), V(groups) and V(networks).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
+    errors,
+    merge_state,
+    preflight,
+    read_cluster,
+    snapshot,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+    HAS_REQUESTS,
+    REQUESTS_IMPORT_ERROR,
+    RapiClient,
+    RapiError,
+)
+
+
+#: RapiError kinds of a RAPI that does not answer at all.
+UNANSWERED_KINDS = ("connection", "timeout")
+
+
+def source_spec():
+    spec = connection_spec("GANETI_SOURCE_RAPI_")
+    spec["name"] = dict(type="str")
+    spec["host"] = dict(type="str")
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            target=dict(type="dict", required=True, options=connection_spec("GANETI_TARGET_RAPI_")),
+            sources=dict(type="list", elements="dict", required=True, options=source_spec()),
+            strategy=dict(type="str", default="move", choices=["move", "in_place"]),
+            group_policy=dict(type="str", default="error", choices=["error", "rename", "merge"]),
+            parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
+            fail_on_error=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    params = module.params
+    if not params["sources"]:
+        module.fail_json(msg="sources is empty: give at least one cluster to merge into the target")
+    data = []
+    for index, options in enumerate([params["target"]] + params["sources"]):
+        if index and merge_state(data[0]["tags"], options.get("name") or "") == "merged":
+            # Taken apart by an earlier run: its RAPI is gone, nothing to ask it.
+            data.append({"name": options["name"], "error": "merged earlier", "host": options.get("host")})
+            continue
+        try:
+            with RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight") as client:
+                data.append(read_cluster(client))
+        except RapiError as exc:
+            if index == 0 or exc.kind not in UNANSWERED_KINDS:
+                module.fail_json(**exc.to_result())
+            # A merged cluster is taken apart by the merge: the target's
+            # tags say whether that is why it does not answer.
+            data.append({"name": options.get("name") or options.get("rapi_url"), "error": str(exc),
+                         "host": options.get("host")})
+            continue
+        if index:
+            data[-1]["host"] = options.get("host")
+    result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
+                       parameter_policy=params["parameter_policy"])
+    failures = errors(result["findings"])
+    output = dict(changed=False, findings=result["findings"], errors=len(failures), plan=result["plan"],
+                  snapshots=[snapshot(cluster) for cluster in data if "info" in cluster])
+    if failures and params["fail_on_error"]:
+        module.fail_json(msg="The clusters cannot be merged into %s: %s"
+                             % (result["plan"]["target"]["cluster_name"],
+                                " ".join(f["message"] for f in failures)), **output)
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_merge_verify
+short_description: Check that a cluster merge lost nothing
+version_added: 0.2.0
+description:
+  - Compares the target cluster after a merge with the inventory snapshots taken before it by
+    M(ganeti.fleet.cluster_merge_preflight), and fails when anything is missing or changed.
+  - Every instance of every snapshot must be an instance of the target with the same admin state, run state,
+    disk template, disk sizes, MAC addresses, OS, hypervisor, memory and VCPUs, and keep all its tags (moves
+    add provenance tags). Every node must be a node of the target, every node group (under its mapped name)
+    and every network must exist.
+author:
+  - ganeti.fleet maintainers (@ganeti-fleet)
+extends_documentation_fragment:
+  - ganeti.fleet.merge
+  - ganeti.fleet.attributes
+  - ganeti.fleet.attributes.INFO_MODULE
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+options:
+  snapshots:
+    description: RV(ganeti.fleet.cluster_merge_preflight#module:snapshots) of the pre-flight before the merge.
+    type: list
+    elements: dict
+    required: true
+  group_map:
+    description:
+      - Per merged cluster name, its group names mapped to the target's (the V(group_map) of each entry of
+        RV(ganeti.fleet.cluster_merge_preflight#module:plan.sources)). Groups not listed keep their name.
+    type: dict
+    default: {}
+requirements:
+  - requests
+seealso:
+  - module: ganeti.fleet.cluster_merge_preflight
+"""
+
+EXAMPLES = r"""
+- name: Check that the merge into cluster-a lost nothing
+  ganeti.fleet.cluster_merge_verify:
+    target: "{{ connection_a }}"
+    snapshots: "{{ merge_preflight.snapshots }}"
+    group_map: "{{ dict(merge_preflight.plan.sources | map(attribute='cluster_name')
+      | zip(merge_preflight.plan.sources | map(attribute='group_map'))) }}"
+"""
+
+RETURN = r"""
+differences:
+  description: What is missing or changed; empty when the merge lost nothing.
+  returned: always
+  type: list
+  elements: str
+  sample: ["instance web1 (from b.example.org): running was True, is False"]
+snapshot:
+  description: The target's inventory now, in the form of the pre-flight's snapshots.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
+    compare_snapshot,
+    read_cluster,
+    snapshot,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+    HAS_REQUESTS,
+    REQUESTS_IMPORT_ERROR,
+    RapiClient,
+    RapiError,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            target=dict(type="dict", required=True, options=connection_spec("GANETI_TARGET_RAPI_")),
+            snapshots=dict(type="list", elements="dict", required=True),
+            group_map=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    try:
+        with RapiClient.from_options(module.params["target"], user_agent="ganeti.fleet/cluster_merge_verify") as client:
+            now = snapshot(read_cluster(client))
+    except RapiError as exc:
+        module.fail_json(**exc.to_result())
+    differences = compare_snapshot(module.params["snapshots"], now, module.params["group_map"])
+    if differences:
+        module.fail_json(msg="The merge into %s lost or changed %d thing(s): %s"
+                             % (now["cluster_name"], len(differences), "; ".join(differences)),
+                         differences=differences, snapshot=now)
+    module.exit_json(changed=False, differences=[], snapshot=now)
+
+
+if __name__ == "__main__":
+    main()
