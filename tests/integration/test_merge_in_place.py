@@ -1,0 +1,150 @@
+"""In-place cluster merge (strategy in_place) against the real lab.
+
+c2 and c3 are merged into c1 without copying data: their nodes, with their
+disk files, become nodes of c1. The role runs through its own test fixture
+playbook (merge_in_place_playbook.yml), which builds the merge plan from
+gnt-* output the way the role's pre-flight does.
+"""
+
+import json
+import os
+import time
+
+import pytest
+import requests
+
+import fleetlab
+from fleetlab import helpers
+from fleettest import rapi_options, rebuild_lab, run_playbook
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLAYBOOK = os.path.join(HERE, "merge_in_place_playbook.yml")
+TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
+STATE_DIR = "/root/ganeti-fleet/merge"
+EXTRA_VARS = {"cluster_merge_target": "c1n1.lab", "cluster_merge_sources": ["c2n1.lab", "c3n1.lab"],
+              "cluster_merge_group_policy": "rename", "cluster_merge_state_dir": STATE_DIR,
+              "cluster_merge_verify_ignore_errors": ["ENODESETUP"]}
+
+# name: (cluster, node, template, running)
+INSTANCES = {
+    "vm11.lab": ("c1.lab", "c1n2.lab", "file", True),
+    "vm21.lab": ("c2.lab", "c2n2.lab", "file", True),
+    "vm22.lab": ("c2.lab", "c2n1.lab", "file", False),
+    "vm31.lab": ("c3.lab", "c3n1.lab", "sharedfile", True),
+    "vm32.lab": ("c3.lab", "c3n2.lab", "file", True),
+}
+
+
+def populate(lab):
+    """Create the instances; return name -> {sha256, node, path, inode, mtime, status, pnode}."""
+    found = {}
+    for name, (cluster, node, template, running) in INSTANCES.items():
+        digest = helpers.create_instance(lab, cluster, name, 16, template=template, node=node,
+                                         start=running)
+        holder, path = helpers.disk_path(lab, cluster, name)
+        found[name] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path)}
+    for cluster in ("c1.lab", "c2.lab", "c3.lab"):
+        for inst in helpers.list_instances(lab, cluster):
+            found[inst["name"]].update(status=inst["status"], pnode=inst["pnode"], macs=inst["macs"])
+    return found
+
+
+def disk_stat(lab, node, path):
+    """Inode and mtime (ns) of a disk file: equal before and after means it was not rewritten."""
+    return lab.exec(node, ["stat", "-c", "%i %Y.%y", path]).stdout.strip()
+
+
+def instances_on(lab, master):
+    out = lab.exec(master, ["gnt-instance", "list", "--no-headers", "--separator=|", "-o",
+                            "name,pnode,status"]).stdout
+    return {line.split("|")[0]: {"pnode": line.split("|")[1], "status": line.split("|")[2]}
+            for line in out.splitlines() if line.strip()}
+
+
+def verify_clean(lab, master):
+    proc = lab.exec(master, ["gnt-cluster", "verify", "--error-codes"], check=False)
+    output = proc.stdout + proc.stderr
+    errors = [line for line in output.splitlines() if ":ERROR:" in line and "ENODESETUP" not in line]
+    assert not errors, output
+    return output
+
+
+def merge(lab, **extra):
+    variables = dict(EXTRA_VARS, **extra)
+    started = time.monotonic()
+    result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=variables)
+    return result, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def merged(three_clusters):
+    lab = rebuild_lab(three_clusters, TOPOLOGY)
+    before = populate(lab)
+    result, seconds = merge(lab)
+    print("\n[in_place] merge of c2 and c3 into c1: %.1f s" % seconds)
+    return lab, before, result
+
+
+def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
+    lab, before, result = merged
+    assert result.rc == 0, result.output
+    nodes = {node["name"] for node in helpers.list_nodes(lab, "c1.lab")}
+    assert nodes == {"c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"}
+    assert not any(node["offline"] for node in helpers.list_nodes(lab, "c1.lab"))
+    after = instances_on(lab, "c1n1.lab")
+    assert set(after) == set(INSTANCES)
+    for name, old in before.items():
+        assert after[name] == {"pnode": old["pnode"], "status": old["status"]}, name
+        holder, path = helpers.disk_path(lab, "c1.lab", name)
+        assert (holder, path) == (old["node"], old["path"]), name
+        assert helpers.hash_instance_disk(lab, "c1.lab", name) == old["sha256"], name
+        assert disk_stat(lab, holder, path) == old["stat"], "disk file of %s was rewritten" % name
+    macs = {inst["name"]: inst["macs"] for inst in helpers.list_instances(lab, "c1.lab")}
+    assert macs == {name: old["macs"] for name, old in before.items()}
+    groups = lab.exec("c1n1.lab", ["gnt-group", "list", "--no-headers", "-o", "name"]).stdout.split()
+    assert sorted(groups) == ["default", "default-c2", "default-c3"]
+    verify_clean(lab, "c1n1.lab")
+    watcher = lab.exec("c1n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
+    assert "not paused" in watcher
+
+
+def test_in_place_merge_second_run_changes_nothing(merged):
+    lab, _, first = merged
+    assert first.rc == 0, first.output
+    result, seconds = merge(lab, cluster_merge_plan={"target": {"host": "c1n1.lab"}, "sources": []})
+    print("\n[in_place] second run: %.1f s" % seconds)
+    assert result.rc == 0, result.output
+    assert all(stats["changed"] == 0 and stats["failures"] == 0
+               for stats in result.stats().values()), result.stats()
+
+
+def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clusters):
+    lab = rebuild_lab(three_clusters, TOPOLOGY)
+    before = populate(lab)
+    # A node of c2 becomes unreachable over SSH (its Ganeti daemons keep running).
+    lab.exec("c2n2.lab", ["sh", "-c", "kill $(cat /run/sshd.pid)"])
+    try:
+        result, seconds = merge(lab)
+        print("\n[in_place] failed merge with rollback: %.1f s" % seconds)
+    finally:
+        lab.exec("c2n2.lab", ["/usr/sbin/sshd"])
+    assert result.rc != 0
+    assert "rolled back" in result.output and "c2n2.lab" in result.output, result.output
+    assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
+    for cluster, master in (("c1.lab", "c1n1.lab"), ("c2.lab", "c2n1.lab"), ("c3.lab", "c3n1.lab")):
+        now = instances_on(lab, master)
+        expected = {name for name, spec in INSTANCES.items() if spec[0] == cluster}
+        assert set(now) == expected, cluster
+        for name in expected:
+            assert now[name] == {"pnode": before[name]["pnode"], "status": before[name]["status"]}, name
+            assert helpers.hash_instance_disk(lab, cluster, name) == before[name]["sha256"], name
+        verify_clean(lab, master)
+        assert "not paused" in lab.exec(master, ["gnt-cluster", "watcher", "info"]).stdout
+        opts = rapi_options(lab, cluster)
+        answer = requests.get(opts["rapi_url"] + "/2/info", auth=(opts["rapi_user"], opts["rapi_password"]),
+                              verify=opts["ca_path"], timeout=30)
+        assert answer.status_code == 200 and answer.json()["name"] == cluster
+    # The target master's key was removed again from the nodes it was added to.
+    target_key = lab.exec("c1n1.lab", ["cat", "/root/.ssh/id_rsa.pub"]).stdout.strip()
+    assert target_key not in lab.exec("c2n1.lab", ["cat", "/root/.ssh/authorized_keys"]).stdout
+    assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
