@@ -12,7 +12,7 @@ module: cluster_config_merge
 short_description: Merge other Ganeti clusters' configurations into this master's config.data, offline
 version_added: 0.2.0
 description:
-  - The configuration step of an in-place cluster merge (Ganeti design 2.1, done for Ganeti 3.0):
+  - The configuration step of an in-place cluster merge (Ganeti design 2.1, done for Ganeti 3.0);
     the nodes, node groups, networks, instances and top-level disk objects of one or more other
     clusters' C(config.data) are added to the target master's C(config.data), keeping every UUID,
     so that the merged clusters' nodes, with their disk files, become nodes of the target.
@@ -30,7 +30,7 @@ description:
     resolve (node, instance or network names, MAC addresses, node IP addresses, UUIDs, storage
     directories, enabled hypervisors, disk templates, running instances, job filters, versions),
     and names every clash with its fix.
-  - Idempotent: objects are recognised by UUID, so a source that is already merged is reported in
+  - Idempotent. Objects are recognised by UUID, so a source that is already merged is reported in
     RV(already_merged) and not written again.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)

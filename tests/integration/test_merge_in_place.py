@@ -78,7 +78,7 @@ def merge(lab, **extra):
 
 @pytest.fixture(scope="module")
 def merged(three_clusters):
-    lab = rebuild_lab(three_clusters, TOPOLOGY)
+    lab = three_clusters  # freshly rebuilt for this module
     before = populate(lab)
     result, seconds = merge(lab)
     print("\n[in_place] merge of c2 and c3 into c1: %.1f s" % seconds)
