@@ -79,7 +79,7 @@ def run_move_instance(lab, names):
     return time.monotonic() - started
 
 
-def run_playbook(lab, names):
+def run_playbook(lab, names, forks=None):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=_collections_path())
     for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
         opts = rapi_options(lab, cluster)
@@ -89,8 +89,8 @@ def run_playbook(lab, names):
     moves = [{"name": name, "primary_node": dst_nodes[index % 2]} for index, name in enumerate(names)]
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
            os.path.join(REPO, "playbooks", "move_instances.yml"),
-           "--forks", str(max(5, len(names))),
-           "-e", json.dumps({"move_instances": moves, "move_parallel": len(names)})]
+           "--forks", str(max(5, forks or len(names))),
+           "-e", json.dumps({"move_instances": moves, "move_parallel": forks or len(names)})]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     elapsed = time.monotonic() - started

@@ -28,9 +28,11 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
     RapiError,
+    parse_log_entry,
     parse_version,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name
@@ -71,14 +73,17 @@ def move_id(source_cluster, source_name, destination_cluster, destination_name):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def source_details(client, name):
+def source_details(client, name, listed=None):
     """Everything a move needs to know about the source instance.
 
-    Uses ``GET /2/instances/NAME`` (tags, run state) and the static
-    ``OpInstanceQueryData`` job (instance-level parameters, NICs with their
-    VLANs and networks, disk modes and names) which RAPI exposes nowhere else.
+    Uses ``GET /2/instances/NAME`` (tags, run state; LISTED when already
+    read) and the static ``OpInstanceQueryData`` job (instance-level
+    parameters, NICs with their VLANs and networks, disk modes and names)
+    which RAPI exposes nowhere else. The static query takes no locks, so it
+    runs next to the ``prepare-export`` job.
     """
-    listed = client.get_instance(name)
+    if listed is None:
+        listed = client.get_instance(name)
     job_id = client.submit("GET", "/2/instances/%s/info" % name, query={"static": 1})
     result = client.wait_for_job(job_id)["opresult"][0]
     data = result.get(name) or (list(result.values())[0] if result else None)
@@ -244,7 +249,7 @@ def assess(source_instance, destination_instance, move):
             "destination cluster %s already has an instance named %s that this move did not create "
             "(it has no tag %s); choose another new_name or remove that instance"
             % (move["destination_cluster"], move["destination_name"], TAG_MOVE_ID % move["id"]))
-    if TAG_PENDING in dst_tags:
+    if TAG_PENDING in dst_tags and not verified_before_commit(source_instance, destination_instance, move):
         return PHASE_REMNANT, ("instance %s on %s is left over from an unfinished run of this move "
                                "(tag %s); it will be removed and the transfer redone"
                                % (move["destination_name"], move["destination_cluster"], TAG_PENDING))
@@ -259,9 +264,53 @@ def assess(source_instance, destination_instance, move):
     return PHASE_DONE, "already moved: %s/%s" % (move["destination_cluster"], move["destination_name"])
 
 
+def verified_before_commit(source_instance, destination_instance, move):
+    """Whether a copy still tagged pending was verified by the run that made it.
+
+    The commit (removing :data:`TAG_PENDING`) runs at the same time as the
+    finishing jobs, which a run submits only after the copy was verified:
+    the source's removal, its ``moved-to`` tag and the copy's start (a copy is
+    created stopped). So a pending copy whose source is gone, whose source
+    carries this move's ``moved-to`` tag, or which was started, was verified.
+    A source that is gone is only trusted together with the destination's
+    record of the import job (see :func:`import_job_succeeded`, checked by
+    :func:`plan_move`).
+    """
+    if source_instance is None:
+        return True
+    moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+    if moved_to in (source_instance.get("tags") or []):
+        return True
+    return destination_instance.get("admin_state") == "up"
+
+
+def import_job_succeeded(dst, name):
+    """``(ok, message)``: did the destination's last import job of NAME succeed, every disk received?
+
+    Reads the destination's job list (``GET /2/jobs?bulk=1``) and that job's
+    log; jobs archived by Ganeti are not listed, so an old copy is not trusted.
+    """
+    summary = "INSTANCE_CREATE(%s)" % name
+    jobs = [job for job in dst.get("/2/jobs", query={"bulk": 1}) or []
+            if summary in (job.get("summary") or [])]
+    if not jobs:
+        return False, "the destination lists no import job of %s" % name
+    job = dst.get_job(max(jobs, key=lambda j: int(j["id"]))["id"]) or {}
+    if job.get("status") != "success":
+        return False, "the last import job %s of %s ended with status %s" % (
+            job.get("id"), name, job.get("status"))
+    log = [parse_log_entry(entry) for op_log in job.get("oplog") or [] for entry in op_log or []]
+    warnings = import_warnings(log)
+    if warnings:
+        return False, "the last import job %s of %s reports: %s" % (job.get("id"), name, "; ".join(warnings))
+    return True, "import job %s of %s succeeded" % (job.get("id"), name)
+
+
 def finish_actions(source_instance, destination_instance, move):
     """What remains after the data was verified (empty when the move is complete)."""
     actions = []
+    if TAG_PENDING in (destination_instance.get("tags") or []):
+        actions.append("commit")
     if source_instance is not None:
         if move["source_policy"] == "remove":
             actions.append("remove the source")
@@ -454,36 +503,72 @@ def describe_move(request, source_cluster, destination_cluster):
     }
 
 
-def plan_move(src, dst, request, probe=True):
+def in_parallel(*calls):
+    """Run CALLS (each ``(function, arg, ...)``) at the same time; their results, in order.
+
+    Each call waits on the network (a RAPI request or a Ganeti job), so
+    threads overlap the round trips. All calls finish before the first
+    error, if any, is raised.
+    """
+    calls = [call for call in calls if call is not None]
+    if len(calls) < 2:
+        return [call[0](*call[1:]) for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call[0], *call[1:]) for call in calls]
+        return [future.result() for future in futures]
+
+
+def plan_move(src, dst, request, probe=True, prepare=False):
     """Read both clusters and return the plan of one move (changes nothing but the probe).
 
     The probe (``probe=True``) runs ``prepare-export`` on the source (its only
     effect is a short-lived X509 key on the source's primary node) and a
     ``dry-run`` of the real create request on the destination, which checks
     the shared cluster domain secret and everything Ganeti itself checks
-    before creating an instance.
+    before creating an instance. ``prepare=True`` (a real move) runs the
+    ``prepare-export`` whenever a transfer is due, while the source is read;
+    its result is returned as ``prepared`` and serves the probe too.
+
+    Independent reads and jobs run at the same time (:func:`in_parallel`).
 
     :returns: dict with ``move`` (ids and names), ``phase``, ``reason``,
         ``source`` (details, when the source still exists),
-        ``create_body``, ``findings`` (list of dicts) and ``ok``.
+        ``create_body``, ``findings`` (list of dicts), ``ok`` and
+        ``prepared`` (None unless prepared).
     """
-    src_info = src.get_info()
-    dst_info = dst.get_info()
-    move = describe_move(request, src_info["name"], dst_info["name"])
-    if move["source_policy"] not in SOURCE_POLICIES:
+    source_policy = request.get("source_policy") or "remove"
+    if source_policy not in SOURCE_POLICIES:
         raise MoveError("source_policy must be one of %s, not %r"
-                        % (", ".join(SOURCE_POLICIES), move["source_policy"]))
-    source_instance = get_instance_or_none(src, move["source_name"])
-    destination_instance = get_instance_or_none(dst, move["destination_name"])
+                        % (", ".join(SOURCE_POLICIES), source_policy))
+    src_info, dst_info, source_instance, destination_instance = in_parallel(
+        (src.get_info,), (dst.get_info,), (get_instance_or_none, src, request["name"]),
+        (get_instance_or_none, dst, destination_name(request)))
+    move = describe_move(request, src_info["name"], dst_info["name"])
     phase, reason = assess(source_instance, destination_instance, move)
     result = {"move": move, "phase": phase, "reason": reason, "source": None, "create_body": None,
               "findings": [], "ok": True,
               "destination": _instance_summary(destination_instance),
-              "start_destination": None}
+              "start_destination": None, "prepared": None}
     if phase not in (PHASE_NEW, PHASE_REMNANT):
+        if source_instance is None and TAG_PENDING in (destination_instance.get("tags") or []) \
+                and destination_instance.get("admin_state") != "up":
+            ok, message = import_job_succeeded(dst, move["destination_name"])
+            if not ok:
+                raise MoveError(
+                    "instance %s on %s is tagged %s and its source %s is gone from %s, but %s: "
+                    "whether its data arrived cannot be told; check it, then remove the tag %s "
+                    "(data complete) or the instance" % (
+                        move["destination_name"], move["destination_cluster"], TAG_PENDING,
+                        move["source_name"], move["source_cluster"], message, TAG_PENDING))
         result["start_destination"] = should_start(destination_instance, move)
         return result
-    source = source_details(src, move["source_name"])
+    want_prepared = (probe and phase == PHASE_NEW) or prepare
+    source, prepared, dst_features, dst_instances, dst_nodes, dst_os_names = in_parallel(
+        (source_details, src, move["source_name"], source_instance),
+        (_prepare_export, src, move["source_name"]) if want_prepared else (lambda: None,),
+        (dst.get_features,), (dst.list_instances, True), (dst.list_nodes, True),
+        (_os_names, dst) if probe else (lambda: None,))
+    result["prepared"] = prepared if prepare else None
     # An interrupted run may have stopped the source already: the copy it left
     # records whether the source was marked up before the move.
     source["was_up"] = source["admin_state"] == "up" or (
@@ -492,11 +577,12 @@ def plan_move(src, dst, request, probe=True):
     result["start_destination"] = source["was_up"] if move["start"] is None else bool(move["start"])
     body = build_create_body(source, request, move["source_cluster"], move["id"])
     result["create_body"] = body
+    # The cluster's tags come with /2/info.
     findings = static_checks(
-        source, request, move, src_info, dst_info, dst.get_features(), dst.list_instances(bulk=True),
-        dst.list_nodes(bulk=True), _os_names(dst) if probe else None, src.get_tags("cluster"), body)
+        source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
+        dst_os_names, src_info.get("tags") or [], body)
     if probe and phase == PHASE_NEW:
-        findings.append(probe_destination(src, dst, move, body))
+        findings.append(probe_destination(src, dst, move, body, prepared))
     elif probe:
         findings.append(Finding("destination_dry_run", True,
                                 "dry run skipped: the remnant of the earlier run holds the name; the "
@@ -506,11 +592,10 @@ def plan_move(src, dst, request, probe=True):
     return result
 
 
-def probe_destination(src, dst, move, body):
-    """prepare-export on the source, then a dry run of the real create on the destination."""
-    job_id = src.submit("PUT", "/2/instances/%s/prepare-export" % move["source_name"],
-                        query={"mode": "remote"})
-    prepared = src.wait_for_job(job_id)["opresult"][0]
+def probe_destination(src, dst, move, body, prepared=None):
+    """prepare-export on the source (unless PREPARED), then a dry run of the real create."""
+    if prepared is None:
+        prepared = _prepare_export(src, move["source_name"])
     probe_body = dict(body, source_handshake=prepared["handshake"],
                       source_x509_ca=prepared["x509_ca"])
     try:
@@ -567,7 +652,9 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
     source's state restored, then :class:`MoveFailed` names the step.
     """
     report = report or (lambda message: None)
-    plan = plan_move(src, dst, request, probe=probe or check_mode)
+    plan = plan_move(src, dst, request, probe=probe or check_mode, prepare=not check_mode)
+    # The signed handshake and key name are for this run only, not for its result.
+    prepared = plan.pop("prepared", None)
     result = {"plan": plan, "changed": False, "actions": []}
     if not plan["ok"]:
         error = MoveError("pre-flight failed: %s" % describe_failures(plan["findings"]))
@@ -582,7 +669,8 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
             _step(result, "remove the unfinished copy", report, _remove_tagged, dst,
                   move["destination_name"], [TAG_MOVE_ID % move["id"], TAG_PENDING], shutdown_timeout)
         try:
-            _transfer(src, dst, plan, result, report, shutdown_timeout, transfer_timeout)
+            verified = _transfer(src, dst, plan, prepared, result, report, shutdown_timeout,
+                                 transfer_timeout)
         except (RapiError, MoveError) as exc:
             step = getattr(exc, "move_step", "transfer")
             cleanup = _compensate(src, dst, plan, shutdown_timeout)
@@ -591,8 +679,16 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
                     move["source_name"], move["source_cluster"], move["destination_cluster"], step,
                     exc, " ".join(cleanup)),
                 step, cleanup, job_id=getattr(exc, "job_id", None), log=getattr(exc, "log", None))
-    source_instance = get_instance_or_none(src, move["source_name"])
-    destination_instance = get_instance_or_none(dst, move["destination_name"])
+        # What both clusters show now is known without asking: the source
+        # was stopped for the transfer, the copy was just read by the verify.
+        source = plan["source"]
+        source_instance = {"name": source["name"], "uuid": source["uuid"], "admin_state": "down",
+                           "oper_state": False, "tags": source["tags"]}
+        destination_instance = verified["instance"]
+    else:
+        source_instance, destination_instance = in_parallel(
+            (get_instance_or_none, src, move["source_name"]),
+            (get_instance_or_none, dst, move["destination_name"]))
     _finish(src, dst, move, source_instance, destination_instance, plan["start_destination"],
             shutdown_timeout, result, report)
     return result
@@ -622,10 +718,18 @@ def _remove_tagged(client, name, required_tags, shutdown_timeout):
     return True
 
 
-def _transfer(src, dst, plan, result, report, shutdown_timeout, transfer_timeout):
+def _transfer(src, dst, plan, prepared, result, report, shutdown_timeout, transfer_timeout):
+    """Import, export and verification; returns what the verification found.
+
+    The commit is not made here: :func:`_finish` makes it at the same time as
+    the source policy and the start, all submitted only after the verification.
+    """
     move = plan["move"]
     source = plan["source"]
-    prepared = _step(result, "prepare the export", report, _prepare_export, src, move["source_name"])
+    if prepared is None:
+        prepared = _step(result, "prepare the export", report, _prepare_export, src, move["source_name"])
+    else:
+        result["actions"].append("prepare the export")
     body = dict(plan["create_body"], source_handshake=prepared["handshake"],
                 source_x509_ca=prepared["x509_ca"], source_shutdown_timeout=shutdown_timeout)
     stop = {}
@@ -652,8 +756,7 @@ def _transfer(src, dst, plan, result, report, shutdown_timeout, transfer_timeout
     export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
                    transfer_timeout)
     imported = _step(result, "finish the import", report, _finish_import, import_waiter, transfer_timeout)
-    _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
-    _step(result, "commit", report, _commit, dst, move["destination_name"])
+    return _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
 
 
 def _prepare_export(src, name):
@@ -720,11 +823,8 @@ def _verify(dst, move, source, export, imported):
     if problems:
         raise MoveError("the copy on %s is not complete: %s"
                         % (move["destination_cluster"], "; ".join(problems)))
-    return {"import_job": imported["job_id"], "export_job": export["job_id"], "disk_sizes": sizes}
-
-
-def _commit(dst, name):
-    dst.wait_for_job(dst.remove_tags("instance", name, [TAG_PENDING]))
+    return {"import_job": imported["job_id"], "export_job": export["job_id"], "disk_sizes": sizes,
+            "instance": instance}
 
 
 def _compensate(src, dst, plan, shutdown_timeout):
@@ -756,8 +856,18 @@ def _compensate(src, dst, plan, shutdown_timeout):
 
 def _finish(src, dst, move, source_instance, destination_instance, start, shutdown_timeout, result,
             report):
-    """Source policy and start of the copy; the jobs of both clusters run at the same time."""
+    """Commit, source policy and start of the copy, all submitted at once.
+
+    Called only once the copy was verified. The commit (removing
+    :data:`TAG_PENDING`) is submitted first; a run interrupted after it
+    submitted the others leaves a state :func:`assess` reads as verified
+    (source gone, source tagged ``moved-to``, or copy started).
+    """
     pending = []
+    destination_name = move["destination_name"]
+    destination_instance = destination_instance or {}
+    if TAG_PENDING in (destination_instance.get("tags") or []):
+        pending.append(("commit", dst, dst.remove_tags("instance", destination_name, [TAG_PENDING])))
     if source_instance is not None:
         name = move["source_name"]
         if move["source_policy"] == "remove":
@@ -767,19 +877,22 @@ def _finish(src, dst, move, source_instance, destination_instance, start, shutdo
             if source_instance.get("admin_state") != "down" or source_instance.get("oper_state"):
                 pending.append(("stop the source", src, src.submit(
                     "PUT", "/2/instances/%s/shutdown" % name, body={"timeout": shutdown_timeout})))
-            moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+            moved_to = TAG_MOVED_TO % (move["destination_cluster"], destination_name)
             if moved_to not in (source_instance.get("tags") or []):
                 pending.append(("tag the source", src, src.add_tags("instance", name, [moved_to])))
-    if start and destination_instance is not None and not destination_instance.get("oper_state"):
+    if start and not destination_instance.get("oper_state"):
         pending.append(("start the copy", dst, dst.submit(
-            "PUT", "/2/instances/%s/startup" % move["destination_name"])))
+            "PUT", "/2/instances/%s/startup" % destination_name)))
+    failures = []
     for name, client, job_id in pending:
         report(name)
         try:
             client.wait_for_job(job_id, timeout=None)
         except RapiError as exc:
-            exc.move_step = name
-            raise MoveError("the copy on %s is complete, but '%s' failed: %s; re-run the move to "
-                            "finish it" % (move["destination_cluster"], name, exc))
+            failures.append("'%s' failed: %s" % (name, exc))
+            continue
         result["actions"].append(name)
         result["changed"] = True
+    if failures:
+        raise MoveError("the copy on %s is complete, but %s; re-run the move to finish it"
+                        % (move["destination_cluster"], "; ".join(failures)))

@@ -186,7 +186,8 @@ class FakeClient:
     """The parts of RapiClient that move.py uses, answering from dictionaries."""
 
     def __init__(self, info, instances=None, query_data=None, features=None, nodes=None, os_names=None,
-                 cluster_tags=None, prepared=None, dry_run_error=None):
+                 cluster_tags=None, prepared=None, dry_run_error=None, job_list=None, job_details=None,
+                 failing_jobs=()):
         self.info = info
         self.instances = dict(instances or {})
         self.query_data = query_data
@@ -197,11 +198,15 @@ class FakeClient:
         self.cluster_tags = cluster_tags or []
         self.prepared = prepared
         self.dry_run_error = dry_run_error
+        self.job_list = job_list or []
+        self.job_details = job_details or {}
+        self.failing_jobs = set(failing_jobs)
         self.submitted = []
         self.jobs = {}
 
     def get_info(self):
-        return copy.deepcopy(self.info)
+        # Ganeti's /2/info carries the cluster's tags.
+        return dict(copy.deepcopy(self.info), tags=list(self.cluster_tags))
 
     def get_instance(self, name):
         if name not in self.instances:
@@ -220,13 +225,21 @@ class FakeClient:
     def get_features(self):
         return list(self.features)
 
-    def get_tags(self, kind, name=None):
-        assert (kind, name) == ("cluster", None)
-        return list(self.cluster_tags)
-
     def get(self, path, query=None):
+        if path == "/2/jobs":
+            assert query == {"bulk": 1}
+            return copy.deepcopy(self.job_list)
         assert path == "/2/os"
         return list(self.os_names)
+
+    def get_job(self, job_id):
+        return copy.deepcopy(self.job_details[str(job_id)])
+
+    def remove_tags(self, kind, name, tags):
+        return self.submit("DELETE", "/2/%ss/%s/tags" % (kind, name), query={"tag": list(tags)})
+
+    def add_tags(self, kind, name, tags):
+        return self.submit("PUT", "/2/%ss/%s/tags" % (kind, name), query={"tag": list(tags)})
 
     def submit(self, method, path, query=None, body=None):
         job_id = str(100 + len(self.submitted))
@@ -237,6 +250,11 @@ class FakeClient:
 
     def wait_for_job(self, job_id, timeout=None):
         method, path, query = self.jobs[job_id]
+        if (method, path) in self.failing_jobs:
+            raise RapiError("Job %s on https://x:5080 failed" % job_id, kind="job_failed", job_id=job_id)
+        if path.endswith("/tags") or path.endswith("/startup") or path.endswith("/shutdown") or (
+                method == "DELETE" and path.startswith("/2/instances/")):
+            return {"job_id": job_id, "status": "success", "opresult": [None]}
         if path.endswith("/info"):
             return {"job_id": job_id, "status": "success", "opresult": [copy.deepcopy(self.query_data)]}
         if path.endswith("/prepare-export"):
@@ -938,3 +956,157 @@ def test_tag_value_and_should_start():
     assert mv.should_start({"tags": [mv.TAG_SOURCE_UP]}, {"start": None}) is True
     assert mv.should_start({"tags": []}, {"start": None}) is False
     assert mv.should_start({"tags": [mv.TAG_SOURCE_UP]}, {"start": False}) is False
+
+
+# ----------------------------------------------------------------------
+# A copy still tagged pending whose run had got past the verification
+
+
+PENDING = "ganeti-fleet:move-pending"
+MOVED_TO = "ganeti-fleet:moved-to:%s/%s" % (DST, NAME)
+
+
+def test_assess_pending_copy_of_a_removed_source_is_verified():
+    phase, reason = assess(None, destination(PENDING, "ganeti-fleet:source-admin-up"), a_move())
+    assert (phase, reason) == (PHASE_FINISH, "data verified on the destination; left to do: commit, "
+                                             "start the destination")
+
+
+def test_assess_pending_copy_of_a_source_tagged_moved_to_is_verified():
+    src = source_instance(admin_state="down", oper_state=False, tags=[MOVED_TO])
+    phase, reason = assess(src, destination(PENDING), a_move(source_policy="keep"))
+    assert (phase, reason) == (PHASE_FINISH, "data verified on the destination; left to do: commit")
+
+
+def test_assess_pending_copy_that_was_started_is_verified():
+    src = source_instance(admin_state="down", oper_state=False)
+    phase, reason = assess(src, destination(PENDING, admin_state="up", oper_state=True), a_move())
+    assert (phase, reason) == (PHASE_FINISH, "data verified on the destination; left to do: commit, "
+                                             "remove the source")
+
+
+def test_assess_pending_copy_with_the_moved_to_tag_of_another_move_is_a_remnant():
+    src = source_instance(admin_state="down", oper_state=False,
+                          tags=["ganeti-fleet:moved-to:%s/other.example.org" % DST])
+    assert assess(src, destination(PENDING), a_move())[0] == PHASE_REMNANT
+
+
+def test_assess_pending_copy_of_another_source_is_refused_even_when_tagged_moved_to():
+    src = source_instance(uuid="99999999-0000-0000-0000-000000000000", tags=[MOVED_TO])
+    with pytest.raises(MoveError, match="uuid differs"):
+        assess(src, destination(PENDING), a_move(source_policy="keep"))
+
+
+def import_job(job_id, status="success", log=()):
+    return {"id": job_id, "status": status, "summary": ["INSTANCE_CREATE(%s)" % NAME],
+            "oplog": [[[i + 1, [1700000000, 0], "message", text] for i, text in enumerate(log)]]}
+
+
+def pending_copy_plan(job_list, job_details):
+    dst = dst_client(instances={NAME: destination(PENDING, "ganeti-fleet:source-admin-up")},
+                     job_list=job_list, job_details=job_details)
+    return plan_move(src_client(instances={}), dst, {"name": NAME})
+
+
+def test_plan_trusts_a_pending_copy_of_a_removed_source_only_after_its_import_job():
+    jobs = [{"id": 7, "summary": ["INSTANCE_CREATE(%s)" % NAME], "status": "success"},
+            {"id": 9, "summary": ["INSTANCE_CREATE(%s)" % NAME], "status": "success"},
+            {"id": 8, "summary": ["INSTANCE_STARTUP(%s)" % NAME], "status": "success"}]
+    plan = pending_copy_plan(jobs, {"9": import_job(9, log=["Disk 0 finished receiving data"])})
+    assert plan["phase"] == PHASE_FINISH and plan["reason"].endswith("commit, start the destination")
+
+
+@pytest.mark.parametrize("jobs, details, problem", [
+    ([], {}, "the destination lists no import job of %s" % NAME),
+    ([{"id": 9, "summary": ["INSTANCE_CREATE(%s)" % NAME]}], {"9": import_job(9, status="error")},
+     "the last import job 9 of %s ended with status error" % NAME),
+    ([{"id": 9, "summary": ["INSTANCE_CREATE(%s)" % NAME]}],
+     {"9": import_job(9, log=["Some disks for instance %s were not imported successfully" % NAME])},
+     "the last import job 9 of %s reports: Some disks" % NAME),
+], ids=["no job", "failed job", "disk not imported"])
+def test_plan_refuses_a_pending_copy_of_a_removed_source_without_a_good_import_job(jobs, details, problem):
+    with pytest.raises(MoveError) as caught:
+        pending_copy_plan(jobs, details)
+    message = str(caught.value)
+    assert message.startswith("instance %s on %s is tagged %s and its source %s is gone from %s, but %s"
+                              % (NAME, DST, PENDING, NAME, SRC, problem))
+
+
+def test_plan_prepares_the_export_once_for_the_probe_and_the_transfer():
+    src, dst = src_client(), dst_client()
+    plan = plan_move(src, dst, {"name": NAME}, probe=True, prepare=True)
+    assert plan["ok"] is True, plan["findings"]
+    assert plan["prepared"] == PREPARED
+    prepares = [j for j in src.submitted if j["path"].endswith("/prepare-export")]
+    assert len(prepares) == 1
+    assert dst.submitted[0]["body"]["source_handshake"] == PREPARED["handshake"]
+
+
+def test_plan_prepares_the_export_for_a_remnant_but_not_for_a_finished_move():
+    remnant = destination(PENDING)
+    src = src_client()
+    plan = plan_move(src, dst_client(instances={NAME: remnant}), {"name": NAME}, probe=False, prepare=True)
+    assert plan["phase"] == PHASE_REMNANT and plan["prepared"] == PREPARED
+    src = src_client()
+    plan = plan_move(src, dst_client(instances={NAME: destination()}), {"name": NAME}, prepare=True)
+    assert plan["phase"] == PHASE_FINISH and plan["prepared"] is None and src.submitted == []
+
+
+class Recorder:
+    """Wraps fake clients to record the order of submissions and waits across both."""
+
+    def __init__(self):
+        self.events = []
+
+    def wrap(self, label, client):
+        submit, wait = client.submit, client.wait_for_job
+
+        def recorded_submit(*args, **kwargs):
+            job_id = submit(*args, **kwargs)
+            self.events.append(("submit", label, args[0], args[1]))
+            return job_id
+
+        def recorded_wait(job_id, timeout=None):
+            self.events.append(("wait", label, job_id))
+            return wait(job_id, timeout)
+
+        client.submit, client.wait_for_job = recorded_submit, recorded_wait
+        return client
+
+
+def test_finish_submits_the_commit_first_and_every_job_before_waiting():
+    recorder = Recorder()
+    src, dst = recorder.wrap("src", src_client()), recorder.wrap("dst", dst_client())
+    result = {"actions": [], "changed": False}
+    mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+               destination(PENDING), True, 120, result, lambda m: None)
+    submits = [e[1:] for e in recorder.events if e[0] == "submit"]
+    assert submits == [("dst", "DELETE", "/2/instances/%s/tags" % NAME),
+                       ("src", "DELETE", "/2/instances/%s" % NAME),
+                       ("dst", "PUT", "/2/instances/%s/startup" % NAME)]
+    assert [e[0] for e in recorder.events] == ["submit"] * 3 + ["wait"] * 3
+    assert dst.submitted[0]["query"] == {"tag": [PENDING]}
+    assert result == {"actions": ["commit", "remove the source", "start the copy"], "changed": True}
+
+
+def test_finish_keep_tags_the_source_next_to_the_commit():
+    src, dst = src_client(), dst_client()
+    result = {"actions": [], "changed": False}
+    mv._finish(src, dst, a_move(source_policy="keep"), source_instance(admin_state="down", oper_state=False),
+               destination(PENDING), False, 120, result, lambda m: None)
+    assert [(j["method"], j["path"], j["query"]) for j in src.submitted] == [
+        ("PUT", "/2/instances/%s/tags" % NAME, {"tag": [MOVED_TO]})]
+    assert result["actions"] == ["commit", "tag the source"]
+
+
+def test_finish_reports_every_failed_job_and_waits_for_the_others():
+    src = src_client(failing_jobs=[("DELETE", "/2/instances/%s" % NAME)])
+    dst = dst_client()
+    result = {"actions": [], "changed": False}
+    with pytest.raises(MoveError) as caught:
+        mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+                   destination(PENDING), True, 120, result, lambda m: None)
+    message = str(caught.value)
+    assert message.startswith("the copy on %s is complete, but 'remove the source' failed: Job " % DST)
+    assert message.endswith("re-run the move to finish it")
+    assert result["actions"] == ["commit", "start the copy"]

@@ -1,0 +1,141 @@
+"""Cluster merge with the move strategy, its pre-flight and check mode, on three real clusters.
+
+c2 is merged into c1; c3 carries the clashes the pre-flight must refuse.
+The module starts from a freshly built three-cluster lab and leaves the
+default lab behind (fixture ``three_clusters``).
+"""
+
+import os
+import re
+
+import pytest
+
+from fleetlab import helpers
+from fleettest import REPO, run_playbook
+
+PLAYBOOK = os.path.join(REPO, "playbooks", "merge_clusters.yml")
+
+
+def merge(lab, sources, check=False, **extra):
+    extra_vars = {
+        "cluster_merge_target": lab.cluster("c1")["master"],
+        "cluster_merge_sources": [lab.cluster(s)["master"] for s in sources],
+        "cluster_merge_group_policy": "rename",
+        "cluster_merge_verify_ignore_errors": ["ENODESETUP"],
+    }
+    extra_vars.update(extra)
+    return run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=extra_vars, check=check)
+
+
+def cluster_state(lab, clusters=("c1", "c2", "c3")):
+    """Instances (with states and tags), nodes and cluster tags of each cluster: what nothing may change."""
+    return {c: {"instances": helpers.list_instances(lab, c), "nodes": helpers.list_nodes(lab, c),
+                "tags": sorted(lab.gnt(c, "gnt-cluster", "list-tags").split())} for c in clusters}
+
+
+def verify_errors(lab, cluster):
+    """Errors of 'gnt-cluster verify' other than the lab kernel's known ENODESETUP."""
+    proc = lab.exec(lab.cluster(cluster)["master"], ["gnt-cluster", "verify", "--error-codes"], check=False)
+    output = proc.stdout + proc.stderr
+    return [line for line in output.splitlines() if re.search(r"\bERROR:", line) and ":ENODESETUP:" not in line]
+
+
+def changed(result):
+    return sum(host["changed"] for host in result.stats().values())
+
+
+@pytest.fixture(scope="module")
+def populated(three_clusters):
+    """c1 and c2 with instances (running and stopped) full of random bytes; their disk hashes."""
+    lab = three_clusters
+    return {
+        "vm01.lab": helpers.create_instance(lab, "c1", "vm01.lab", size_mib=32),
+        "vm11.lab": helpers.create_instance(lab, "c2", "vm11.lab", size_mib=64),
+        "vm12.lab": helpers.create_instance(lab, "c2", "vm12.lab", size_mib=32, start=False,
+                                            tags=["role:db"]),
+    }
+
+
+def test_check_mode_changes_nothing(three_clusters, populated):
+    lab = three_clusters
+    before = cluster_state(lab)
+    result = merge(lab, ["c2"], check=True)
+    assert result.rc == 0, result.output
+    assert changed(result) == 0
+    report = result.task_results("Report the pre-flight and the plan")["localhost"]["msg"]
+    assert "Would merge into c1.lab (move): c2.lab [pending]: 2 instances (1 running)" in report
+    assert cluster_state(lab) == before
+
+
+def test_preflight_refuses_a_name_and_a_mac_clash(three_clusters, populated):
+    lab = three_clusters
+    mac = helpers.list_instances(lab, "c1")[0]["macs"][0]
+    for name, net in (("vm01.lab", "0:mac=generate"), ("vm13.lab", "0:mac=%s" % mac)):
+        lab.gnt("c3", "gnt-instance", "add", "-t", "diskless", "-o", "lab-dd", "--no-name-check",
+                "--no-ip-check", "--no-start", "--no-install", "-B", "memory=128M", "--net", net, name)
+    before = cluster_state(lab)
+    result = merge(lab, ["c3"])
+    assert result.rc != 0
+    message = result.task_results("Pre-flight (reads every cluster, changes nothing)")["localhost"]["msg"]
+    assert re.search(r"Instance vm01\.lab exists in c3\.lab and in c1\.lab", message), message
+    assert re.search(r"MAC %s of instance vm13\.lab \(c3\.lab\) is also used by instance vm01\.lab \(c1\.lab\)"
+                     % re.escape(mac), message), message
+    assert cluster_state(lab) == before
+
+
+def test_unreachable_node_is_refused_before_any_change(three_clusters, populated):
+    lab = three_clusters
+    before = cluster_state(lab)
+    # Existing SSH control connections would hide the failure: start afresh.
+    for entry in os.listdir(os.path.join(lab.lab_dir, "ssh")):
+        os.unlink(os.path.join(lab.lab_dir, "ssh", entry))
+    lab.exec("c2n2.lab", ["ip", "link", "set", "eth0", "down"])
+    try:
+        result = merge(lab, ["c2"])
+    finally:
+        lab.exec("c2n2.lab", ["ip", "link", "set", "eth0", "up"])
+    assert result.rc != 0
+    assert "c2n2.lab" in result.output and "UNREACHABLE" in result.output.upper()
+    assert cluster_state(lab) == before
+    assert verify_errors(lab, "c2") == []
+
+
+@pytest.fixture(scope="module")
+def merged_once(three_clusters, populated):
+    lab = three_clusters
+    before = cluster_state(lab, ("c1", "c2"))
+    result = merge(lab, ["c2"])
+    assert result.rc == 0, result.output
+    return {"result": result, "before": before}
+
+
+def test_move_merge_keeps_every_instance_and_hands_the_nodes_over(three_clusters, populated, merged_once):
+    lab = three_clusters
+    before = merged_once["before"]
+    after = {i["name"]: i for i in helpers.list_instances(lab, "c1")}
+    for old in before["c1"]["instances"] + before["c2"]["instances"]:
+        now = after[old["name"]]
+        assert now["status"] == old["status"], (old, now)
+        assert now["disk_sizes"] == old["disk_sizes"] and now["macs"] == old["macs"]
+        assert set(old["tags"]) <= set(now["tags"])
+        assert helpers.hash_instance_disk(lab, "c1", old["name"]) == populated[old["name"]]
+    assert "ganeti-fleet:source:c2.lab/vm11.lab" in after["vm11.lab"]["tags"]
+    nodes = {n["name"]: n for n in helpers.list_nodes(lab, "c1")}
+    assert {"c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab"} == set(nodes)
+    assert not any(n["offline"] or n["drained"] for n in nodes.values())
+    groups = lab.gnt("c1", "gnt-node", "list", "--no-headers", "-o", "name,group").split()
+    assert dict(zip(groups[::2], groups[1::2]))["c2n2.lab"] == "default-c2"
+    tags = lab.gnt("c1", "gnt-cluster", "list-tags").split()
+    assert "ganeti-fleet:merged:c2.lab" in tags
+    assert not [t for t in tags if t.startswith(("ganeti-fleet:merging:", "ganeti-fleet:merge-node:"))]
+    assert verify_errors(lab, "c1") == []
+    # The merged cluster is gone: its master is an ordinary node of c1 now.
+    assert lab.exec("c2n1.lab", ["gnt-cluster", "getmaster"], check=False).stdout.strip() == "c1n1.lab"
+
+
+def test_second_run_changes_nothing(three_clusters, merged_once):
+    result = merge(three_clusters, ["c2"])
+    assert result.rc == 0, result.output
+    assert changed(result) == 0
+    report = result.task_results("Report the pre-flight and the plan")["localhost"]["msg"]
+    assert "c2.lab [merged]" in report

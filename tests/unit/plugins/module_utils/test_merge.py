@@ -1,0 +1,240 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.ganeti.fleet.plugins.module_utils import merge
+
+
+def instance(name, mac, ip=None, running=True, template="file", os_name="lab-dd", tags=(), memory=128):
+    return {"name": name, "nic.macs": [mac], "nic.ips": [ip], "nic.networks.names": [None],
+            "oper_state": running, "admin_state": "up" if running else "down", "disk_template": template,
+            "disk.sizes": [256], "os": os_name, "hypervisor": "fake", "tags": list(tags),
+            "beparams": {"maxmem": memory, "vcpus": 1}}
+
+
+def cluster(name, instances=(), nodes=("n1",), groups=("default",), networks=(), version="3.0.2", tags=(),
+            uuid=None, **info):
+    base = {"name": name, "uuid": uuid or name + "-uuid", "software_version": version, "master": name + "-" + nodes[0],
+            "enabled_disk_templates": ["file", "sharedfile", "diskless"], "enabled_hypervisors": ["fake"],
+            "hvparams": {"fake": {"migration_mode": "live"}}, "beparams": {"default": {"maxmem": 128}},
+            "nicparams": {"default": {"mode": "bridged", "link": "gnt-br0"}},
+            "file_storage_dir": "/srv/ganeti/file-storage", "shared_file_storage_dir": "/srv/ganeti/shared",
+            "volume_group_name": None, "default_iallocator": "hail"}
+    base.update(info)
+    return {"info": base, "instances": list(instances),
+            "nodes": [{"name": "%s-%s" % (name, n), "group": groups[0], "offline": False} for n in nodes],
+            "groups": [{"name": g} for g in groups], "networks": [{"name": n} for n in networks],
+            "oses": ["lab-dd"], "tags": list(tags)}
+
+
+def checks(result, severity="error"):
+    return sorted({f["check"] for f in result["findings"] if f["severity"] == severity})
+
+
+def test_compatible_clusters_give_a_plan_without_errors():
+    target = cluster("a", [instance("vm1", "aa:01:00:00:00:01")])
+    source = cluster("b", [instance("vm2", "aa:02:00:00:00:01"), instance("vm3", "aa:02:00:00:00:02", running=False)],
+                     nodes=("n1", "n2"), groups=("grp",))
+    result = merge.preflight(target, [source])
+    assert merge.errors(result["findings"]) == []
+    plan = result["plan"]["sources"][0]
+    assert plan["state"] == "pending"
+    assert plan["instances"] == ["vm2", "vm3"] and plan["running_instances"] == ["vm2"]
+    assert plan["nodes"] == ["b-n1", "b-n2"]
+    assert plan["group_map"] == {"grp": "grp"} and plan["new_groups"] == ["grp"]
+    assert plan["node_groups"] == {"b-n1": "grp", "b-n2": "grp"}
+    assert plan["record_tags"] == ["ganeti-fleet:merging:b", "ganeti-fleet:merge-node:b:b-n1:grp",
+                                   "ganeti-fleet:merge-node:b:b-n2:grp"]
+    assert result["plan"]["target"]["nodes"] == ["a-n1"]
+
+
+def test_name_mac_and_ip_clashes_are_errors_naming_both_sides():
+    target = cluster("a", [instance("vm1", "aa:00:00:00:00:01", ip="10.0.0.5")], networks=("net1",))
+    source = cluster("b", [instance("vm1", "aa:00:00:00:00:09"), instance("vm7", "aa:00:00:00:00:01", ip="10.0.0.5")],
+                     networks=("net1",))
+    source["nodes"][0]["name"] = "a-n1"
+    result = merge.preflight(target, [source], group_policy="merge")
+    assert checks(result) == ["instance-name", "ip", "mac", "network-name", "node-name"]
+    by_check = {f["check"]: f for f in result["findings"]}
+    assert "vm1" in by_check["instance-name"]["message"] and "gnt-instance rename" in by_check["instance-name"]["message"]
+    assert by_check["mac"]["objects"] == ["aa:00:00:00:00:01", "vm1", "vm7"]
+    assert "vm7 (b)" in by_check["mac"]["message"] and "vm1 (a)" in by_check["mac"]["message"]
+    assert "10.0.0.5" in by_check["ip"]["message"]
+
+
+def test_clashes_between_two_merged_clusters_are_found():
+    target = cluster("a")
+    b = cluster("b", [instance("vm5", "aa:00:00:00:00:05")])
+    c = cluster("c", [instance("vm5", "aa:00:00:00:00:05")])
+    result = merge.preflight(target, [b, c], group_policy="merge")
+    assert checks(result) == ["instance-name", "mac"]
+    assert all("(b)" in f["message"] or "in b" in f["message"] for f in merge.errors(result["findings"]))
+
+
+def test_copies_of_an_earlier_run_are_not_clashes():
+    source = cluster("b", [instance("vm2", "aa:02:00:00:00:01")])
+    target = cluster("a", [instance("vm2", "aa:02:00:00:00:01", tags=["ganeti-fleet:source:b/vm2"])])
+    assert merge.errors(merge.preflight(target, [source], group_policy="merge")["findings"]) == []
+    foreign = cluster("a", [instance("vm2", "aa:02:00:00:00:01", tags=["ganeti-fleet:source:x/vm2"])])
+    assert checks(merge.preflight(foreign, [source], group_policy="merge")) == ["instance-name", "mac"]
+
+
+@pytest.mark.parametrize("policy, mapping, severity", [
+    ("error", {}, "error"),
+    ("rename", {"default": "default-b"}, "warning"),
+    ("merge", {"default": "default"}, "warning"),
+])
+def test_group_policies(policy, mapping, severity):
+    result = merge.preflight(cluster("a"), [cluster("b.example.org")], group_policy=policy)
+    group_findings = [f for f in result["findings"] if f["check"] == "group-name"]
+    assert [f["severity"] for f in group_findings] == [severity]
+    plan = result["plan"]["sources"][0]
+    if policy == "error":
+        assert "Set the group policy to rename or merge" in group_findings[0]["message"]
+    else:
+        assert plan["group_map"] == mapping
+        assert plan["node_groups"] == {"b.example.org-n1": mapping["default"]}
+    assert plan["new_groups"] == (["default-b"] if policy == "rename" else [])
+
+
+def test_rename_refuses_a_taken_name_and_two_sources_do_not_collide():
+    mapping, new, findings = merge.plan_groups(["default", "default-b"], ["default"], "rename", "b.lab")
+    assert mapping == {} and new == [] and findings[0]["severity"] == "error"
+    mapping, new, findings = merge.plan_groups(["x"], ["g"], "error", "c.lab", taken=["g"])
+    assert findings[0]["severity"] == "error" and "g" in findings[0]["objects"]
+
+
+def test_parameters_strict_and_warn():
+    target = cluster("a")
+    source = cluster("b", nicparams={"default": {"mode": "bridged", "link": "br9"}})
+    assert checks(merge.preflight(target, [source], group_policy="rename")) == ["parameter"]
+    warned = merge.preflight(target, [source], group_policy="rename", parameter_policy="warn")
+    assert merge.errors(warned["findings"]) == [] and "parameter" in checks(warned, "warning")
+    hv = cluster("b", hvparams={"fake": {"migration_mode": "non-live"}})
+    assert "hvparams/fake" in merge.preflight(target, [hv], group_policy="rename")["findings"][0]["objects"]
+
+
+def test_in_place_needs_equal_storage_paths_hypervisors_and_versions():
+    target = cluster("a")
+    source = cluster("b", [instance("vm2", "aa:02:00:00:00:01")], file_storage_dir="/other",
+                     enabled_hypervisors=["fake", "kvm"], version="3.0.1")
+    move = merge.preflight(target, [source], group_policy="rename")
+    assert checks(move) == [] and "version" in checks(move, "warning")
+    in_place = merge.preflight(target, [source], strategy="in_place", group_policy="rename")
+    assert checks(in_place) == ["hypervisor", "storage-path", "version"]
+    # The shared file storage path only matters when an instance uses it.
+    shared_only = cluster("b", [instance("vm2", "aa:02:00:00:00:01")], shared_file_storage_dir="/elsewhere")
+    assert checks(merge.preflight(target, [shared_only], strategy="in_place", group_policy="rename")) == []
+
+
+def test_instances_the_target_cannot_run_and_offline_nodes():
+    target = cluster("a", enabled_disk_templates=["file"])
+    target["oses"] = ["other"]
+    source = cluster("b", [instance("vm2", "aa:02:00:00:00:01", template="sharedfile")])
+    source["nodes"][0]["offline"] = True
+    source["instances"][0]["hypervisor"] = "kvm"
+    assert checks(merge.preflight(target, [source], group_policy="rename")) == [
+        "disk-template", "hypervisor", "node-offline", "os"]
+
+
+def test_a_cluster_cannot_be_merged_into_itself_or_twice():
+    target = cluster("a")
+    assert checks(merge.preflight(target, [cluster("a")])) == ["cluster"]
+    b = cluster("b")
+    assert checks(merge.preflight(target, [b, copy.deepcopy(b)], group_policy="rename")) == ["cluster"]
+
+
+def test_unreachable_source_is_fine_only_when_the_target_recorded_it():
+    gone = {"name": "b", "error": "connection refused", "host": "b-master"}
+    result = merge.preflight(cluster("a"), [gone])
+    assert checks(result) == ["unreachable"] and "connection refused" in result["findings"][0]["message"]
+    merged = merge.preflight(cluster("a", tags=["ganeti-fleet:merged:b"]), [gone])
+    assert merge.errors(merged["findings"]) == [] and merged["plan"]["sources"][0]["state"] == "merged"
+    tags = merge.record_tags("b", {"b-n1": "default", "b-n2": "g2"})
+    resumed = merge.preflight(cluster("a", tags=tags), [gone])
+    plan = resumed["plan"]["sources"][0]
+    assert plan["state"] == "in_progress" and plan["host"] == "b-master"
+    assert plan["node_groups"] == {"b-n1": "default", "b-n2": "g2"} and plan["new_groups"] == ["g2"]
+    assert plan["record_tags"] == tags
+
+
+def test_nodes_already_taken_out_stay_in_the_plan():
+    tags = merge.record_tags("b", {"b-n1": "default", "b-n2": "default"})
+    source = cluster("b")  # b-n2 was removed from b by the interrupted run
+    plan = merge.preflight(cluster("a", tags=tags), [source], group_policy="merge")["plan"]["sources"][0]
+    assert plan["state"] == "in_progress" and plan["nodes"] == ["b-n1", "b-n2"]
+
+
+def test_snapshot_comparison_reports_what_was_lost():
+    a = cluster("a", [instance("vm1", "aa:01:00:00:00:01")])
+    b = cluster("b", [instance("vm2", "aa:02:00:00:00:01", tags=["web"]),
+                      instance("vm3", "aa:02:00:00:00:02", running=False)], networks=("n1",))
+    before = [merge.snapshot(a), merge.snapshot(b)]
+    merged = cluster("a", [instance("vm1", "aa:01:00:00:00:01"),
+                           instance("vm2", "aa:02:00:00:00:01", tags=["web", "ganeti-fleet:source:b/vm2"]),
+                           instance("vm3", "aa:02:00:00:00:02", running=False)],
+                     nodes=("n1",), groups=("default", "default-b"), networks=("n1",))
+    merged["nodes"].append({"name": "b-n1", "group": "default-b"})
+    assert merge.compare_snapshot(before, merge.snapshot(merged), {"b": {"default": "default-b"}}) == []
+
+    broken = copy.deepcopy(merged)
+    broken["instances"][1]["tags"] = []
+    broken["instances"][2]["oper_state"] = True
+    broken["instances"][2]["admin_state"] = "up"
+    del broken["instances"][0]
+    broken["nodes"].pop()
+    broken["networks"] = []
+    differences = merge.compare_snapshot(before, merge.snapshot(broken), {"b": {"default": "default-b"}})
+    assert differences == [
+        "instance vm1 (from a) is missing",
+        "instance vm2 (from b): tags lost: web",
+        "instance vm3 (from b): admin_state was 'down', is 'up'",
+        "instance vm3 (from b): running was False, is True",
+        "node b-n1 (from b) is not a node of a",
+        "network n1 (from b) is missing",
+    ]
+    assert merge.compare_snapshot(before, merge.snapshot(merged), {"b": {"default": "other"}}) == [
+        "node group default (from b, expected as other) is missing"]
+
+
+class FakeClient:
+    def __init__(self, answers):
+        self.answers = answers
+
+    def get_info(self):
+        return {"name": "a"}
+
+    def list_instances(self, bulk=True):
+        return [{"name": "vm1"}]
+
+    def list_nodes(self, bulk=True):
+        return [{"name": "n1", "group.uuid": "u1"}]
+
+    def list_groups(self, bulk=True):
+        return [{"name": "default"}]
+
+    def get_tags(self, kind, name=None):
+        return ["t"]
+
+    def get(self, path, query=None):
+        return self.answers[path]
+
+
+def test_read_cluster_fills_in_what_bulk_queries_lack():
+    client = FakeClient({
+        "/2/query/instance": {"data": [[[0, "vm1"], [0, "fake"]]]},
+        "/2/query/group": {"data": [[[0, "default"], [0, "u1"]]]},
+        "/2/os": ["lab-dd"],
+        "/2/networks": [],
+    })
+    data = merge.read_cluster(client)
+    assert data["instances"][0]["hypervisor"] == "fake"
+    assert data["nodes"][0]["group"] == "default"
+    assert data["tags"] == ["t"] and data["oses"] == ["lab-dd"]
