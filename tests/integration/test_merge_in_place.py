@@ -1,9 +1,7 @@
 """In-place cluster merge (strategy in_place) against the real lab.
 
 c2 and c3 are merged into c1 without copying data: their nodes, with their
-disk files, become nodes of c1. The role runs through its own test fixture
-playbook (merge_in_place_playbook.yml), which builds the merge plan from
-gnt-* output the way the role's pre-flight does.
+disk files, become nodes of c1, through playbooks/merge_clusters.yml.
 """
 
 import json
@@ -15,13 +13,13 @@ import requests
 
 import fleetlab
 from fleetlab import helpers
-from fleettest import rapi_options, rebuild_lab, run_playbook
+from fleettest import REPO, rapi_options, rebuild_lab, run_playbook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PLAYBOOK = os.path.join(HERE, "merge_in_place_playbook.yml")
+PLAYBOOK = os.path.join(REPO, "playbooks", "merge_clusters.yml")
 TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
 STATE_DIR = "/root/ganeti-fleet/merge"
-EXTRA_VARS = {"cluster_merge_target": "c1n1.lab", "cluster_merge_sources": ["c2n1.lab", "c3n1.lab"],
+EXTRA_VARS = {"cluster_merge_strategy": "in_place",
+              "cluster_merge_target": "c1n1.lab", "cluster_merge_sources": ["c2n1.lab", "c3n1.lab"],
               "cluster_merge_group_policy": "rename", "cluster_merge_state_dir": STATE_DIR,
               "cluster_merge_verify_ignore_errors": ["ENODESETUP"]}
 
@@ -111,7 +109,7 @@ def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
 def test_in_place_merge_second_run_changes_nothing(merged):
     lab, _, first = merged
     assert first.rc == 0, first.output
-    result, seconds = merge(lab, cluster_merge_plan={"target": {"host": "c1n1.lab"}, "sources": []})
+    result, seconds = merge(lab)
     print("\n[in_place] second run: %.1f s" % seconds)
     assert result.rc == 0, result.output
     assert all(stats["changed"] == 0 and stats["failures"] == 0
@@ -121,15 +119,19 @@ def test_in_place_merge_second_run_changes_nothing(merged):
 def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clusters):
     lab = rebuild_lab(three_clusters, TOPOLOGY)
     before = populate(lab)
-    # A node of c2 becomes unreachable over SSH (its Ganeti daemons keep running).
-    lab.exec("c2n2.lab", ["sh", "-c", "kill $(cat /run/sshd.pid)"])
+    # The last step before the point of no return fails on c3n2: its state
+    # directory cannot be created (a file is in the way). By then the target
+    # runs on the merged configuration and the merged clusters are stopped.
+    blocker = STATE_DIR
+    lab.exec("c3n2.lab", ["sh", "-c", "mkdir -p %s && touch %s" % (os.path.dirname(blocker), blocker)])
     try:
         result, seconds = merge(lab)
         print("\n[in_place] failed merge with rollback: %.1f s" % seconds)
     finally:
-        lab.exec("c2n2.lab", ["/usr/sbin/sshd"])
+        lab.exec("c3n2.lab", ["rm", "-f", blocker])
     assert result.rc != 0
-    assert "rolled back" in result.output and "c2n2.lab" in result.output, result.output
+    assert "rolled back" in result.output and "c3n2.lab" in result.output, result.output
+    assert "Back up the merged nodes' Ganeti state" in result.output, result.output
     assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
     for cluster, master in (("c1.lab", "c1n1.lab"), ("c2.lab", "c2n1.lab"), ("c3.lab", "c3n1.lab")):
         now = instances_on(lab, master)
