@@ -76,8 +76,8 @@ def pending_nodes(target_tags, cluster_name):
     prefix = "ganeti-fleet:merge-node:%s:" % cluster_name
     nodes = {}
     for tag in target_tags:
-        if tag.startswith(prefix):
-            node, _, group = tag[len(prefix):].rpartition(":")
+        if tag.startswith(prefix) and ":" in tag[len(prefix):]:
+            node, group = tag[len(prefix):].rsplit(":", 1)
             nodes[node] = group
     return nodes
 
@@ -220,8 +220,8 @@ def _compare_parameters(target, source, strategy, parameter_policy, source_clust
                 findings.append(_finding(
                     "error", "storage-path",
                     "%s differs: target %r, %s %r. An in-place merge keeps the disks where they are, so the "
-                    "storage settings must be equal; use the move strategy." % (key, t_info.get(key), source_cluster,
-                                                                                 s_info.get(key)), [key]))
+                    "storage settings must be equal; use the move strategy."
+                    % (key, t_info.get(key), source_cluster, s_info.get(key)), [key]))
         t_hv = set(t_info.get("enabled_hypervisors") or [])
         s_hv = set(s_info.get("enabled_hypervisors") or [])
         if t_hv != s_hv:

@@ -106,7 +106,7 @@ def test_merge_adds_nodes_offline_instances_disks_and_renamed_groups():
 
 def test_merge_is_idempotent_by_uuid():
     target, c2 = config(1), config(2, ["vm21.lab"])
-    merged, _ = cm.merge(target, [c2], group_policy="rename")
+    merged = cm.merge(target, [c2], group_policy="rename")[0]
     again, report = cm.merge(merged, [c2], group_policy="rename")
     assert again is None
     assert report["already_merged"] == ["c2.lab"]
@@ -114,7 +114,7 @@ def test_merge_is_idempotent_by_uuid():
 
 def test_partially_merged_target_is_refused():
     target, c2 = config(1), config(2, ["vm21.lab"])
-    merged, _ = cm.merge(target, [c2], group_policy="rename")
+    merged = cm.merge(target, [c2], group_policy="rename")[0]
     del merged["instances"]["i02-0"]
     with pytest.raises(cm.MergeRefused, match="only part of c2.lab"):
         cm.merge(merged, [c2], group_policy="rename")
@@ -138,7 +138,7 @@ def test_group_policy_merge_puts_nodes_in_the_target_group_with_its_networks():
 
 
 def test_explicit_group_map_wins():
-    merged, _ = cm.merge(config(1), [config(2)], group_policy="error", group_maps=[{"default": "old-c2"}])
+    merged = cm.merge(config(1), [config(2)], group_policy="error", group_maps=[{"default": "old-c2"}])[0]
     assert "old-c2" in {g["name"] for g in merged["nodegroups"].values()}
 
 
@@ -227,7 +227,7 @@ def test_merge_status_and_summary():
 
 
 def test_dump_and_load_round_trip(tmp_path):
-    merged, _ = cm.merge(config(1), [config(2, ["vm21.lab"])], group_policy="rename")
+    merged = cm.merge(config(1), [config(2, ["vm21.lab"])], group_policy="rename")[0]
     path = tmp_path / "config.data"
     path.write_text(cm.dump(merged), encoding="utf-8")
     assert cm.load(str(path)) == json.loads(cm.dump(merged))
