@@ -139,3 +139,40 @@ def test_second_run_changes_nothing(three_clusters, merged_once):
     assert changed(result) == 0
     report = result.task_results("Report the pre-flight and the plan")["localhost"]["msg"]
     assert "c2.lab [merged]" in report
+
+
+def test_run_interrupted_after_the_cluster_was_taken_apart_resumes(three_clusters, merged_once):
+    """c3 is moved and destroyed, then adding its nodes fails: a re-run finishes from c1's tags alone."""
+    lab = three_clusters
+    digest = helpers.create_instance(lab, "c3", "vm31.lab", size_mib=32)
+    lab.gnt("c3", "gnt-instance", "remove", "--force", "vm01.lab")
+    lab.gnt("c3", "gnt-instance", "remove", "--force", "vm13.lab")
+    # The target master's key cannot be authorised on c3n2 (a directory is in
+    # the way); the controller still logs in through authorized_keys2.
+    ssh = "/root/.ssh"
+    lab.exec("c3n2.lab", ["sh", "-ec", "mv {0}/authorized_keys {0}/authorized_keys2 && mkdir {0}/authorized_keys"
+                          .format(ssh)])
+    try:
+        first = merge(lab, ["c3"])
+    finally:
+        lab.exec("c3n2.lab", ["sh", "-ec", "rmdir {0}/authorized_keys && mv {0}/authorized_keys2 {0}/authorized_keys"
+                              .format(ssh)])
+    assert first.rc != 0
+    assert "Let the target master log in to the joining nodes" in first.output, first.output
+    tags = lab.gnt("c1", "gnt-cluster", "list-tags").split()
+    assert "ganeti-fleet:merging:c3.lab" in tags and "ganeti-fleet:merge-node:c3.lab:c3n2.lab:default-c3" in tags
+    assert lab.exec("c3n1.lab", ["test", "-e", "/var/lib/ganeti/config.data"], check=False).returncode != 0
+
+    second = merge(lab, ["c3"])
+    assert second.rc == 0, second.output
+    report = second.task_results("Report the pre-flight and the plan")["localhost"]["msg"]
+    assert "c3.lab [in_progress]" in report
+    nodes = {n["name"] for n in helpers.list_nodes(lab, "c1")}
+    assert {"c3n1.lab", "c3n2.lab"} <= nodes
+    status = {i["name"]: i["status"] for i in helpers.list_instances(lab, "c1")}
+    assert status["vm31.lab"] == "running"
+    assert helpers.hash_instance_disk(lab, "c1", "vm31.lab") == digest
+    tags = lab.gnt("c1", "gnt-cluster", "list-tags").split()
+    assert "ganeti-fleet:merged:c3.lab" in tags
+    assert not [t for t in tags if t.startswith(("ganeti-fleet:merging:", "ganeti-fleet:merge-node:"))]
+    assert verify_errors(lab, "c1") == []

@@ -74,10 +74,21 @@ def merge(lab, **extra):
     return result, time.monotonic() - started
 
 
+def every_cluster(lab):
+    """Instances with states, nodes and tags of c1, c2 and c3: what check mode may not change."""
+    return {c: (helpers.list_instances(lab, c), helpers.list_nodes(lab, c), lab.gnt(c, "gnt-cluster", "list-tags"))
+            for c in ("c1.lab", "c2.lab", "c3.lab")}
+
+
 @pytest.fixture(scope="module")
 def merged(three_clusters):
     lab = three_clusters  # freshly rebuilt for this module
     before = populate(lab)
+    unchanged = every_cluster(lab)
+    checked = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=EXTRA_VARS, check=True)
+    assert checked.rc == 0, checked.output
+    assert all(stats["changed"] == 0 for stats in checked.stats().values()), checked.stats()
+    assert every_cluster(lab) == unchanged
     result, seconds = merge(lab)
     print("\n[in_place] merge of c2 and c3 into c1: %.1f s" % seconds)
     return lab, before, result
