@@ -18,7 +18,7 @@ that the pre-flight and the verification are unit-tested without a cluster:
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError, quote_name
 
 STRATEGIES = ("move", "in_place")
 GROUP_POLICIES = ("error", "rename", "merge")
@@ -496,3 +496,44 @@ def compare_snapshot(before, after, group_map=None):
             if network not in after["networks"]:
                 differences.append("network %s (from %s) is missing" % (network, origin))
     return differences
+
+
+#: Disk types whose data is a file on the primary node, cheap to hash there.
+HASHABLE_DISK_TYPES = ("file", "sharedfile")
+
+
+def hash_candidates(cluster_data, max_mib):
+    """Instances whose disks are worth hashing before and after a merge.
+
+    Stopped instances only (a running one writes to its disks), with
+    file-based disks, at most MAX_MIB in all.
+    """
+    names = []
+    for instance in cluster_data["instances"]:
+        if _running(instance) or instance.get("admin_state") == "up":
+            continue
+        if instance.get("disk_template") not in HASHABLE_DISK_TYPES:
+            continue
+        if sum(instance.get("disk.sizes") or []) <= max_mib:
+            names.append(instance["name"])
+    return sorted(names)
+
+
+def disk_locations(client, cluster_name, names):
+    """Node and file of each file-based disk of the instances NAMES, as a flat list.
+
+    Reads Ganeti's static instance data (one job per instance, submitted
+    together; no node is contacted).
+    """
+    jobs = [(name, client.submit("GET", "/2/instances/%s/info" % quote_name(name), query={"static": 1}))
+            for name in names]
+    locations = []
+    for name, job_id in jobs:
+        result = client.wait_for_job(job_id)
+        data = ((result.get("opresult") or [{}])[0] or {}).get(name) or {}
+        for index, disk in enumerate(data.get("disks") or []):
+            logical_id = disk.get("logical_id") or []
+            if disk.get("dev_type") in HASHABLE_DISK_TYPES and len(logical_id) > 1:
+                locations.append({"cluster": cluster_name, "instance": name, "index": index,
+                                  "node": data.get("pnode"), "path": logical_id[1]})
+    return locations

@@ -106,6 +106,14 @@ options:
     description: Fail when a finding is an error. With V(false) the findings are only returned.
     type: bool
     default: true
+  hash_disks_up_to:
+    description:
+      - Return in RV(disk_locations) the node and file of every disk of the stopped instances with file-based
+        disks (templates V(file) and V(sharedfile)) of at most this many MiB in all, so that their data can be
+        hashed before and after the merge. Running instances are left out (their disks change).
+      - V(0) returns none.
+    type: int
+    default: 0
 requirements:
   - requests
 seealso:
@@ -189,6 +197,13 @@ plan:
           V(new_groups) (target groups to create).
       type: list
       elements: dict
+disk_locations:
+  description: Where the disks of O(hash_disks_up_to) are, one entry per disk.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{cluster: b.example.org, instance: db1, index: 0, node: n3.example.org,
+            path: /srv/ganeti/file-storage/db1/8f0c.file.disk0}]
 snapshots:
   description:
     - The inventory of every cluster before the merge (target first), for M(ganeti.fleet.cluster_merge_verify).
@@ -202,7 +217,9 @@ snapshots:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
+    disk_locations,
     errors,
+    hash_candidates,
     merge_state,
     preflight,
     read_cluster,
@@ -237,6 +254,7 @@ def main():
             group_policy=dict(type="str", default="error", choices=["error", "rename", "merge"]),
             parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
             fail_on_error=dict(type="bool", default=True),
+            hash_disks_up_to=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -266,8 +284,20 @@ def main():
             data[-1]["host"] = options.get("host")
     result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
                        parameter_policy=params["parameter_policy"])
+    locations = []
+    if params["hash_disks_up_to"] > 0:
+        for options, cluster in zip([params["target"]] + params["sources"], data):
+            if "info" not in cluster:
+                continue
+            try:
+                with RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight") as client:
+                    locations += disk_locations(client, cluster["info"].get("name"),
+                                                hash_candidates(cluster, params["hash_disks_up_to"]))
+            except RapiError as exc:
+                module.fail_json(**exc.to_result())
     failures = errors(result["findings"])
     output = dict(changed=False, findings=result["findings"], errors=len(failures), plan=result["plan"],
+                  disk_locations=locations,
                   snapshots=[snapshot(cluster) for cluster in data if "info" in cluster])
     if failures and params["fail_on_error"]:
         module.fail_json(msg="The clusters cannot be merged into %s: %s"

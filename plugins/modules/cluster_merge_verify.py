@@ -40,6 +40,13 @@ options:
         RV(ganeti.fleet.cluster_merge_preflight#module:plan.sources)). Groups not listed keep their name.
     type: dict
     default: {}
+  disk_locations_of:
+    description:
+      - Instances whose disk files to locate on the target (see RV(disk_locations)), to compare their data with the
+        hashes taken before the merge.
+    type: list
+    elements: str
+    default: []
 requirements:
   - requests
 seealso:
@@ -66,12 +73,20 @@ snapshot:
   description: The target's inventory now, in the form of the pre-flight's snapshots.
   returned: always
   type: dict
+disk_locations:
+  description:
+    - Node and file of each file-based disk of O(disk_locations_of) on the target, in the form of
+      RV(ganeti.fleet.cluster_merge_preflight#module:disk_locations).
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
     compare_snapshot,
+    disk_locations,
     read_cluster,
     snapshot,
 )
@@ -90,6 +105,7 @@ def main():
             target=dict(type="dict", required=True, options=connection_spec("GANETI_TARGET_RAPI_")),
             snapshots=dict(type="list", elements="dict", required=True),
             group_map=dict(type="dict", default={}),
+            disk_locations_of=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -98,14 +114,16 @@ def main():
     try:
         with RapiClient.from_options(module.params["target"], user_agent="ganeti.fleet/cluster_merge_verify") as client:
             now = snapshot(read_cluster(client))
+            present = [name for name in module.params["disk_locations_of"] if name in now["instances"]]
+            locations = disk_locations(client, now["cluster_name"], present)
     except RapiError as exc:
         module.fail_json(**exc.to_result())
     differences = compare_snapshot(module.params["snapshots"], now, module.params["group_map"])
     if differences:
         module.fail_json(msg="The merge into %s lost or changed %d thing(s): %s"
                              % (now["cluster_name"], len(differences), "; ".join(differences)),
-                         differences=differences, snapshot=now)
-    module.exit_json(changed=False, differences=[], snapshot=now)
+                         differences=differences, snapshot=now, disk_locations=locations)
+    module.exit_json(changed=False, differences=[], snapshot=now, disk_locations=locations)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,8 @@ def test_move_merge_keeps_every_instance_and_hands_the_nodes_over(three_clusters
     assert "ganeti-fleet:merged:c2.lab" in tags
     assert not [t for t in tags if t.startswith(("ganeti-fleet:merging:", "ganeti-fleet:merge-node:"))]
     assert verify_errors(lab, "c1") == []
+    hashed = merged_once["result"].task_results("Check that the data of those disks is unchanged")["localhost"]
+    assert hashed["msg"] == "1 disk(s) of stopped instances hashed before and after: identical."
     # The merged cluster is gone: its master is an ordinary node of c1 now.
     assert lab.exec("c2n1.lab", ["gnt-cluster", "getmaster"], check=False).stdout.strip() == "c1n1.lab"
 

@@ -238,3 +238,40 @@ def test_read_cluster_fills_in_what_bulk_queries_lack():
     assert data["instances"][0]["hypervisor"] == "fake"
     assert data["nodes"][0]["group"] == "default"
     assert data["tags"] == ["t"] and data["oses"] == ["lab-dd"]
+
+
+def test_only_stopped_file_based_instances_within_the_limit_are_hashed():
+    data = cluster("b", [instance("run", "m1"), instance("stop", "m2", running=False),
+                         instance("big", "m3", running=False), instance("drbd", "m4", running=False, template="drbd"),
+                         instance("shared", "m5", running=False, template="sharedfile")])
+    data["instances"][2]["disk.sizes"] = [4096, 4096]
+    assert merge.hash_candidates(data, 1024) == ["shared", "stop"]
+    assert merge.hash_candidates(data, 8192) == ["big", "shared", "stop"]
+
+
+class JobClient:
+    """Answers static instance data jobs like Ganeti does (one result dict keyed by instance)."""
+
+    def __init__(self, disks):
+        self.disks = disks
+        self.submitted = []
+
+    def submit(self, method, path, query=None):
+        self.submitted.append((method, path, query))
+        return path.split("/")[3]
+
+    def wait_for_job(self, job_id):
+        return {"opresult": [{job_id: {"pnode": "n-" + job_id, "disks": self.disks[job_id]}}]}
+
+
+def test_disk_locations_reads_the_static_instance_data():
+    client = JobClient({
+        "vm1": [{"dev_type": "file", "logical_id": ["loop", "/srv/f/vm1/a.file.disk0"]},
+                {"dev_type": "sharedfile", "logical_id": ["loop", "/srv/s/vm1/b.file.disk1"]}],
+        "vm2": [{"dev_type": "plain", "logical_id": ["xenvg", "lv"]}],
+    })
+    assert merge.disk_locations(client, "b", ["vm1", "vm2"]) == [
+        {"cluster": "b", "instance": "vm1", "index": 0, "node": "n-vm1", "path": "/srv/f/vm1/a.file.disk0"},
+        {"cluster": "b", "instance": "vm1", "index": 1, "node": "n-vm1", "path": "/srv/s/vm1/b.file.disk1"},
+    ]
+    assert client.submitted[0] == ("GET", "/2/instances/vm1/info", {"static": 1})
