@@ -264,37 +264,37 @@ def main():
     if not params["sources"]:
         module.fail_json(msg="sources is empty: give at least one cluster to merge into the target")
     data = []
+    locations = []
     for index, options in enumerate([params["target"]] + params["sources"]):
         if index and merge_state(data[0]["tags"], options.get("name") or "") == "merged":
             # Taken apart by an earlier run: its RAPI is gone, nothing to ask it.
             data.append({"name": options["name"], "error": "merged earlier", "host": options.get("host")})
             continue
         try:
-            with RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight") as client:
-                data.append(read_cluster(client))
+            client = RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight")
         except RapiError as exc:
-            if index == 0 or exc.kind not in UNANSWERED_KINDS:
-                module.fail_json(**exc.to_result())
-            # A merged cluster is taken apart by the merge: the target's
-            # tags say whether that is why it does not answer.
-            data.append({"name": options.get("name") or options.get("rapi_url"), "error": str(exc),
-                         "host": options.get("host")})
-            continue
-        if index:
-            data[-1]["host"] = options.get("host")
-    result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
-                       parameter_policy=params["parameter_policy"])
-    locations = []
-    if params["hash_disks_up_to"] > 0:
-        for options, cluster in zip([params["target"]] + params["sources"], data):
-            if "info" not in cluster:
-                continue
+            module.fail_json(**exc.to_result())
+        with client:
             try:
-                with RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight") as client:
+                cluster = read_cluster(client)
+            except RapiError as exc:
+                if index == 0 or exc.kind not in UNANSWERED_KINDS:
+                    module.fail_json(**exc.to_result())
+                # A merged cluster is taken apart by the merge: the target's
+                # tags say whether that is why it does not answer.
+                data.append({"name": options.get("name") or options.get("rapi_url"), "error": str(exc),
+                             "host": options.get("host")})
+                continue
+            cluster["host"] = options.get("host")
+            data.append(cluster)
+            if params["hash_disks_up_to"] > 0:
+                try:
                     locations += disk_locations(client, cluster["info"].get("name"),
                                                 hash_candidates(cluster, params["hash_disks_up_to"]))
-            except RapiError as exc:
-                module.fail_json(**exc.to_result())
+                except RapiError as exc:
+                    module.fail_json(**exc.to_result())
+    result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
+                       parameter_policy=params["parameter_policy"])
     failures = errors(result["findings"])
     output = dict(changed=False, findings=result["findings"], errors=len(failures), plan=result["plan"],
                   disk_locations=locations,
