@@ -856,43 +856,53 @@ def _compensate(src, dst, plan, shutdown_timeout):
 
 def _finish(src, dst, move, source_instance, destination_instance, start, shutdown_timeout, result,
             report):
-    """Commit, source policy and start of the copy, all submitted at once.
+    """Start of the copy, commit and source policy, all submitted at once.
 
-    Called only once the copy was verified. The commit (removing
-    :data:`TAG_PENDING`) is submitted first; a run interrupted after it
-    submitted the others leaves a state :func:`assess` reads as verified
-    (source gone, source tagged ``moved-to``, or copy started).
+    Called only once the copy was verified. Each cluster's jobs are submitted
+    from a thread of their own, then all are waited for. On the destination
+    the start is submitted before the commit (both lock the instance, so they
+    run in that order), which starts the copy as early as Ganeti allows. A run
+    interrupted before the commit leaves a state :func:`assess` reads as
+    verified (source gone, source tagged ``moved-to``, or copy started).
     """
-    pending = []
     destination_name = move["destination_name"]
     destination_instance = destination_instance or {}
+    destination_jobs, source_jobs = [], []
+    if start and not destination_instance.get("oper_state"):
+        destination_jobs.append(("start the copy", dst.submit, "PUT",
+                                 "/2/instances/%s/startup" % destination_name))
     if TAG_PENDING in (destination_instance.get("tags") or []):
-        pending.append(("commit", dst, dst.remove_tags("instance", destination_name, [TAG_PENDING])))
+        destination_jobs.append(("commit", dst.remove_tags, "instance", destination_name, [TAG_PENDING]))
     if source_instance is not None:
         name = move["source_name"]
         if move["source_policy"] == "remove":
-            pending.append(("remove the source", src, src.submit(
-                "DELETE", "/2/instances/%s" % name, body={"shutdown_timeout": shutdown_timeout})))
+            source_jobs.append(("remove the source", src.submit, "DELETE", "/2/instances/%s" % name,
+                                None, {"shutdown_timeout": shutdown_timeout}))
         else:
             if source_instance.get("admin_state") != "down" or source_instance.get("oper_state"):
-                pending.append(("stop the source", src, src.submit(
-                    "PUT", "/2/instances/%s/shutdown" % name, body={"timeout": shutdown_timeout})))
+                source_jobs.append(("stop the source", src.submit, "PUT", "/2/instances/%s/shutdown" % name,
+                                    None, {"timeout": shutdown_timeout}))
             moved_to = TAG_MOVED_TO % (move["destination_cluster"], destination_name)
             if moved_to not in (source_instance.get("tags") or []):
-                pending.append(("tag the source", src, src.add_tags("instance", name, [moved_to])))
-    if start and not destination_instance.get("oper_state"):
-        pending.append(("start the copy", dst, dst.submit(
-            "PUT", "/2/instances/%s/startup" % destination_name)))
+                source_jobs.append(("tag the source", src.add_tags, "instance", name, [moved_to]))
+    submitted = in_parallel(*[(_submit_in_order, client, jobs) for client, jobs in
+                              ((dst, destination_jobs), (src, source_jobs)) if jobs])
     failures = []
-    for name, client, job_id in pending:
-        report(name)
-        try:
-            client.wait_for_job(job_id, timeout=None)
-        except RapiError as exc:
-            failures.append("'%s' failed: %s" % (name, exc))
-            continue
-        result["actions"].append(name)
-        result["changed"] = True
+    for client, jobs in submitted:
+        for name, job_id in jobs:
+            report(name)
+            try:
+                client.wait_for_job(job_id, timeout=None)
+            except RapiError as exc:
+                failures.append("'%s' failed: %s" % (name, exc))
+                continue
+            result["actions"].append(name)
+            result["changed"] = True
     if failures:
         raise MoveError("the copy on %s is complete, but %s; re-run the move to finish it"
                         % (move["destination_cluster"], "; ".join(failures)))
+
+
+def _submit_in_order(client, jobs):
+    """Submit JOBS (``(name, submit_function, arg, ...)``) one after the other; ``(client, [(name, job id)])``."""
+    return client, [(job[0], job[1](*job[2:])) for job in jobs]

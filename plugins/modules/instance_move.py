@@ -16,10 +16,10 @@ description:
     create request, and runs the pre-flight checks, which must pass before anything is shut down.
   - The destination instance is created stopped and tagged C(ganeti-fleet:move-id:ID) and
     C(ganeti-fleet:move-pending). The export starts as soon as the destination announces its disk targets. Once
-    every disk was sent and received and the disk sizes match (the commit point), the C(move-pending) tag is
-    removed, the source removed (or, with O(source_policy=keep), stopped and tagged
-    C(ganeti-fleet:moved-to:CLUSTER/NAME)) and the copy started if the source was marked up, these jobs at the
-    same time. A re-run reads a copy still tagged C(move-pending) as verified when its source is gone (and the
+    every disk was sent and received and the disk sizes match (the commit point), the copy is started if the
+    source was marked up, the C(move-pending) tag removed, and the source removed (or, with
+    O(source_policy=keep), stopped and tagged C(ganeti-fleet:moved-to:CLUSTER/NAME)), these jobs at the same
+    time. A re-run reads a copy still tagged C(move-pending) as verified when its source is gone (and the
     destination lists its successful import job), is tagged C(moved-to), or when the copy was started.
   - A failure before the commit point removes the destination instance this move created (only one carrying both
     tags) and restores the source's state, then fails naming the step and Ganeti's reason.
@@ -96,7 +96,7 @@ actions:
   type: list
   elements: str
   sample: [prepare the export, create the destination instance, export the disks, finish the import,
-           verify the copy, commit, remove the source, start the copy]
+           verify the copy, start the copy, commit, remove the source]
 step:
   description: The step that failed.
   returned: failure

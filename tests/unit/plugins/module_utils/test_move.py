@@ -1074,19 +1074,31 @@ class Recorder:
         return client
 
 
-def test_finish_submits_the_commit_first_and_every_job_before_waiting():
+def test_finish_starts_the_copy_before_the_commit_and_submits_every_job_before_waiting():
     recorder = Recorder()
     src, dst = recorder.wrap("src", src_client()), recorder.wrap("dst", dst_client())
     result = {"actions": [], "changed": False}
     mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
                destination(PENDING), True, 120, result, lambda m: None)
     submits = [e[1:] for e in recorder.events if e[0] == "submit"]
-    assert submits == [("dst", "DELETE", "/2/instances/%s/tags" % NAME),
-                       ("src", "DELETE", "/2/instances/%s" % NAME),
-                       ("dst", "PUT", "/2/instances/%s/startup" % NAME)]
+    # Each cluster's jobs come from a thread of their own: the order holds per cluster.
+    assert [s for s in submits if s[0] == "dst"] == [("dst", "PUT", "/2/instances/%s/startup" % NAME),
+                                                     ("dst", "DELETE", "/2/instances/%s/tags" % NAME)]
+    assert [s for s in submits if s[0] == "src"] == [("src", "DELETE", "/2/instances/%s" % NAME)]
     assert [e[0] for e in recorder.events] == ["submit"] * 3 + ["wait"] * 3
-    assert dst.submitted[0]["query"] == {"tag": [PENDING]}
-    assert result == {"actions": ["commit", "remove the source", "start the copy"], "changed": True}
+    assert dst.submitted[1]["query"] == {"tag": [PENDING]}
+    assert src.submitted[0]["body"] == {"shutdown_timeout": 120}
+    assert result == {"actions": ["start the copy", "commit", "remove the source"], "changed": True}
+
+
+def test_finish_without_start_or_commit_only_handles_the_source():
+    src, dst = src_client(), dst_client()
+    result = {"actions": [], "changed": False}
+    mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+               destination(), False, 120, result, lambda m: None)
+    assert not dst.submitted
+    assert [(j["method"], j["path"]) for j in src.submitted] == [("DELETE", "/2/instances/%s" % NAME)]
+    assert result == {"actions": ["remove the source"], "changed": True}
 
 
 def test_finish_keep_tags_the_source_next_to_the_commit():
@@ -1109,4 +1121,4 @@ def test_finish_reports_every_failed_job_and_waits_for_the_others():
     message = str(caught.value)
     assert message.startswith("the copy on %s is complete, but 'remove the source' failed: Job " % DST)
     assert message.endswith("re-run the move to finish it")
-    assert result["actions"] == ["commit", "start the copy"]
+    assert result["actions"] == ["start the copy", "commit"]
