@@ -40,8 +40,27 @@ MOVE_INSTANCE = "/usr/share/ganeti/3.0/move-instance"
 SCENARIOS = {"single": (1, 1024), "eight": (8, 256)}
 
 
-def _names(prefix_index, count):
-    return ["vm%02d.lab" % (prefix_index + i) for i in range(count)]
+def lab_for_moves(transfer_fix=True):
+    """The lab (``GANETI_LAB_DIR``), up, with this process in its controller's network namespace."""
+    lab = fleetlab.Lab()
+    lab.up(fleetlab.Topology())
+    fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
+    if transfer_fix:
+        set_transfer_fix(lab, "present")
+    return lab
+
+
+def names_for(tool, count):
+    """COUNT instance names; each tool has its own, so that a leftover of one never meets the other."""
+    first = 30 if tool == "playbook" else 50
+    return ["vm%02d.lab" % (first + i) for i in range(count)]
+
+
+def run_tool(tool, lab, names, forks=None):
+    """Move NAMES from c1 to c2 with TOOL; the wall-clock seconds of the move command."""
+    if tool == "playbook":
+        return run_playbook(lab, names, forks=forks)
+    return run_move_instance(lab, names)
 
 
 def prepare(lab, names, size_mib):
@@ -106,10 +125,7 @@ def main():
     parser.add_argument("--output", help="Markdown file to write the results into")
     parser.add_argument("--json", default=os.path.join(REPO, "tests", "output", "move_benchmark.json"))
     args = parser.parse_args()
-    lab = fleetlab.Lab()
-    lab.up(fleetlab.Topology())
-    fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
-    set_transfer_fix(lab, "present")
+    lab = lab_for_moves()
     results = {}
     for scenario in args.scenario or ["single", "eight"]:
         count, size = SCENARIOS[scenario]
@@ -119,10 +135,9 @@ def main():
             # does not favour one.
             order = ["move-instance", "playbook"] if repeat % 2 == 0 else ["playbook", "move-instance"]
             for tool in order:
-                names = _names(30 if tool == "playbook" else 50, count)
+                names = names_for(tool, count)
                 digests = prepare(lab, names, size)
-                runner = run_playbook if tool == "playbook" else run_move_instance
-                elapsed = runner(lab, names)
+                elapsed = run_tool(tool, lab, names)
                 verify_and_clean(lab, digests)
                 times[tool].append(round(elapsed, 2))
                 print("%s %s run %d: %.1f s" % (scenario, tool, repeat + 1, elapsed), flush=True)

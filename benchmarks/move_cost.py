@@ -136,11 +136,8 @@ def main():
     parser.add_argument("--size", type=int, default=1024, help="disk size in MiB")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    lab = bench.fleetlab.Lab()
-    lab.up(bench.fleetlab.Topology())
-    bench.fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
-    bench.set_transfer_fix(lab, "present")
-    names = bench._names(30 if args.tool == "playbook" else 50, args.count)  # pylint: disable=protected-access
+    lab = bench.lab_for_moves()
+    names = bench.names_for(args.tool, args.count)
     digests = bench.prepare(lab, names, args.size)
     jobs_before = {cluster: set(_jobs(lab, cluster)[2]) for cluster in ("c1", "c2")}
     logs = glob.glob(os.path.join(lab.lab_dir, "nodes", "*", "var-log-ganeti", "node-daemon.log"))
@@ -148,10 +145,7 @@ def main():
     sampler = CpuSampler()
     sampler.start()
     time.sleep(0.3)  # one full pass, so that the daemons' earlier CPU time is not counted
-    if args.tool == "playbook":
-        elapsed = bench.run_playbook(lab, names)
-    else:
-        elapsed = bench.run_move_instance(lab, names)
+    elapsed = bench.run_tool(args.tool, lab, names)
     sampler.stopping.set()
     sampler.join()
     jobs = {}

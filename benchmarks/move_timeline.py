@@ -57,22 +57,15 @@ def main():
     parser.add_argument("--forks", type=int, help="playbook forks/move_parallel (default: count)")
     parser.add_argument("--no-fix", action="store_true", help="do not apply the transfer fix first")
     args = parser.parse_args()
-    lab = bench.fleetlab.Lab()
-    lab.up(bench.fleetlab.Topology())
-    bench.fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
-    if not args.no_fix:
-        bench.set_transfer_fix(lab, "present")
-    names = bench._names(30 if args.tool == "playbook" else 50, args.count)  # pylint: disable=protected-access
+    lab = bench.lab_for_moves(transfer_fix=not args.no_fix)
+    names = bench.names_for(args.tool, args.count)
     digests = bench.prepare(lab, names, args.size)
     before = {cluster: set(_jobs(lab, cluster)[2]) for cluster in ("c1", "c2")}
     trace = os.environ.get("FLEET_TRACE")
     if trace and os.path.exists(trace):
         os.unlink(trace)
     started = time.time()
-    if args.tool == "playbook":
-        elapsed = bench.run_playbook(lab, names, forks=args.forks)
-    else:
-        elapsed = bench.run_move_instance(lab, names)
+    elapsed = bench.run_tool(args.tool, lab, names, forks=args.forks)
     rows = []
     for cluster in ("c1", "c2"):
         url, session, jobs = _jobs(lab, cluster)

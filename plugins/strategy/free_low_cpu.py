@@ -33,6 +33,8 @@ import os
 from ansible import constants as C
 from ansible.plugins.strategy.free import StrategyModule as FreeStrategyModule
 
+DEFAULT_POLL_INTERVAL = 0.02
+
 
 class StrategyModule(FreeStrategyModule):
     """The free strategy with a longer sleep between its polls of the workers."""
@@ -49,6 +51,6 @@ class StrategyModule(FreeStrategyModule):
     @staticmethod
     def _poll_interval():
         try:
-            return float(os.environ.get("GANETI_FLEET_STRATEGY_POLL_INTERVAL", "0.02"))
+            return float(os.environ.get("GANETI_FLEET_STRATEGY_POLL_INTERVAL", DEFAULT_POLL_INTERVAL))
         except ValueError:
-            return 0.02
+            return DEFAULT_POLL_INTERVAL
