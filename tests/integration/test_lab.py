@@ -128,8 +128,10 @@ def _lab_processes(lab_dir):
         if pid.isdigit():
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as handle:
-                    if lab_dir.encode() in handle.read():
-                        found.append(pid)
+                    cmdline = handle.read()
+                if lab_dir.encode() in cmdline:
+                    # The command line in the failure message names the leftover.
+                    found.append("%s: %s" % (pid, cmdline.replace(b"\0", b" ").decode("utf-8", "replace")))
             except OSError:
                 pass
     return found

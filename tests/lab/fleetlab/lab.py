@@ -146,6 +146,15 @@ def _children(pid):
         return []
 
 
+def _parent(pid):
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii", errors="replace") as handle:
+            # The command name may hold spaces and parentheses; the PPID follows the last ")".
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _is_our_init(pid, lab_dir):
     """True when PID is a lab init of this lab directory (never touch anything else)."""
     try:
@@ -533,21 +542,33 @@ class Lab:
         started = time.monotonic()
         state = self.state() or {}
         pids = [h["pid"] for h in state.get("hosts", {}).values()]
-        ours = [pid for pid in pids if _is_our_init(pid, self.lab_dir)]
-        for pid in ours:
+        inits = [pid for pid in pids if _is_our_init(pid, self.lab_dir)]
+        # The unshare wrapper of each init carries the lab directory in its
+        # command line too and exits only after its init is reaped: wait for it
+        # as well, so that "down" returning means no lab process is left.
+        wrappers = [ppid for ppid in map(_parent, inits) if _is_our_init(ppid, self.lab_dir)]
+        ours = inits + wrappers
+        for pid in inits:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while any(_is_our_init(pid, self.lab_dir) for pid in ours) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        for pid in ours:
-            if _is_our_init(pid, self.lab_dir):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        for pid in self._still_running(ours, seconds=5):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        left = self._still_running(ours, seconds=5)
+        if left:
+            raise LabError("lab processes %s did not end after SIGKILL" % left)
         if os.path.isdir(self.lab_dir):
             shutil.rmtree(self.lab_dir)
         log("lab down in %.2f s" % (time.monotonic() - started))
         return time.monotonic() - started
+
+    def _still_running(self, pids, seconds):
+        deadline = time.monotonic() + seconds
+        while True:
+            left = [pid for pid in pids if _is_our_init(pid, self.lab_dir)]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.02)
 
     # conveniences for tests and benchmarks
     def cluster(self, name):
