@@ -17,7 +17,7 @@ that the pre-flight and the verification are unit-tested without a cluster:
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE
+from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE, in_parallel
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError, quote_name
 
 STRATEGIES = ("move", "in_place")
@@ -517,6 +517,55 @@ def hash_candidates(cluster_data, max_mib):
         if sum(instance.get("disk.sizes") or []) <= max_mib:
             names.append(instance["name"])
     return sorted(names)
+
+
+#: RapiError kinds of a RAPI that does not answer at all.
+UNANSWERED_KINDS = ("connection", "timeout")
+
+
+def read_clusters(target_options, source_options, connect, hash_disks_up_to=0):
+    """Read the target, then every merged cluster at the same time, for :func:`preflight`.
+
+    CONNECT turns one connection dict into a RAPI client. A merged cluster
+    the target's tags call merged is not contacted (its RAPI is gone); one
+    whose RAPI does not answer is kept as ``{"name", "error", "host"}`` for
+    :func:`preflight` to judge. Reading in parallel matters most there: each
+    silent RAPI costs its client's retries. Returns ``(clusters, locations)``,
+    the target first; a target that cannot be read raises its RapiError.
+    """
+    target, locations = _read_cluster_and_disks(target_options, connect, hash_disks_up_to, False)
+    calls = [None if merge_state(target["tags"], options.get("name") or "") == "merged"
+             else (_read_cluster_and_disks, options, connect, hash_disks_up_to, True)
+             for options in source_options]
+    answers = iter(in_parallel(*calls))
+    clusters = [target]
+    for options, call in zip(source_options, calls):
+        if call is None:
+            clusters.append({"name": options["name"], "error": "merged earlier", "host": options.get("host")})
+            continue
+        cluster, found = next(answers)
+        clusters.append(cluster)
+        locations += found
+    return clusters, locations
+
+
+def _read_cluster_and_disks(options, connect, hash_disks_up_to, may_be_gone):
+    with connect(options) as client:
+        try:
+            cluster = read_cluster(client)
+        except RapiError as exc:
+            if not may_be_gone or exc.kind not in UNANSWERED_KINDS:
+                raise
+            # A merged cluster is taken apart by the merge: the target's
+            # tags say whether that is why it does not answer.
+            return {"name": options.get("name") or options.get("rapi_url"), "error": str(exc),
+                    "host": options.get("host")}, []
+        cluster["host"] = options.get("host")
+        locations = []
+        if hash_disks_up_to > 0:
+            locations = disk_locations(client, cluster["info"].get("name"),
+                                       hash_candidates(cluster, hash_disks_up_to))
+        return cluster, locations
 
 
 def disk_locations(client, cluster_name, names):

@@ -217,12 +217,9 @@ snapshots:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
-    disk_locations,
     errors,
-    hash_candidates,
-    merge_state,
     preflight,
-    read_cluster,
+    read_clusters,
     snapshot,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
@@ -232,10 +229,6 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
     RapiClient,
     RapiError,
 )
-
-
-#: RapiError kinds of a RAPI that does not answer at all.
-UNANSWERED_KINDS = ("connection", "timeout")
 
 
 def source_spec():
@@ -263,36 +256,15 @@ def main():
     params = module.params
     if not params["sources"]:
         module.fail_json(msg="sources is empty: give at least one cluster to merge into the target")
-    data = []
-    locations = []
-    for index, options in enumerate([params["target"]] + params["sources"]):
-        if index and merge_state(data[0]["tags"], options.get("name") or "") == "merged":
-            # Taken apart by an earlier run: its RAPI is gone, nothing to ask it.
-            data.append({"name": options["name"], "error": "merged earlier", "host": options.get("host")})
-            continue
-        try:
-            client = RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight")
-        except RapiError as exc:
-            module.fail_json(**exc.to_result())
-        with client:
-            try:
-                cluster = read_cluster(client)
-            except RapiError as exc:
-                if index == 0 or exc.kind not in UNANSWERED_KINDS:
-                    module.fail_json(**exc.to_result())
-                # A merged cluster is taken apart by the merge: the target's
-                # tags say whether that is why it does not answer.
-                data.append({"name": options.get("name") or options.get("rapi_url"), "error": str(exc),
-                             "host": options.get("host")})
-                continue
-            cluster["host"] = options.get("host")
-            data.append(cluster)
-            if params["hash_disks_up_to"] > 0:
-                try:
-                    locations += disk_locations(client, cluster["info"].get("name"),
-                                                hash_candidates(cluster, params["hash_disks_up_to"]))
-                except RapiError as exc:
-                    module.fail_json(**exc.to_result())
+
+    def connect(options):
+        return RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight")
+
+    try:
+        data, locations = read_clusters(params["target"], params["sources"], connect,
+                                        hash_disks_up_to=params["hash_disks_up_to"])
+    except RapiError as exc:
+        module.fail_json(**exc.to_result())
     result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
                        parameter_policy=params["parameter_policy"])
     failures = errors(result["findings"])

@@ -6,6 +6,7 @@ disk files, become nodes of c1, through playbooks/merge_clusters.yml.
 
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -94,9 +95,8 @@ def merged(three_clusters):
     return lab, before, result
 
 
-def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
-    lab, before, result = merged
-    assert result.rc == 0, result.output
+def assert_merged(lab, before):
+    """c2's and c3's nodes and instances are c1's, each disk file untouched, c1 verifies clean."""
     nodes = {node["name"] for node in helpers.list_nodes(lab, "c1.lab")}
     assert nodes == {"c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"}
     assert not any(node["offline"] for node in helpers.list_nodes(lab, "c1.lab"))
@@ -115,6 +115,15 @@ def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
     verify_clean(lab, "c1n1.lab")
     watcher = lab.exec("c1n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
     assert "not paused" in watcher
+    tags = lab.gnt("c1.lab", "gnt-cluster", "list-tags").split()
+    assert {"ganeti-fleet:merged:c2.lab", "ganeti-fleet:merged:c3.lab"} <= set(tags)
+    assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
+
+
+def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
+    lab, before, result = merged
+    assert result.rc == 0, result.output
+    assert_merged(lab, before)
 
 
 def test_in_place_merge_second_run_changes_nothing(merged):
@@ -161,3 +170,56 @@ def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clust
     target_key = lab.exec("c1n1.lab", ["cat", "/root/.ssh/id_rsa.pub"]).stdout.strip()
     assert target_key not in lab.exec("c2n1.lab", ["cat", "/root/.ssh/authorized_keys"]).stdout
     assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
+
+
+def _state_phase(lab):
+    proc = lab.exec("c1n1.lab", ["cat", STATE_DIR + "/state.json"], check=False)
+    return json.loads(proc.stdout).get("phase") if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def _unplug_when_merged(lab, node, stop, unplugged):
+    """Take NODE off the lab network as soon as the target's configuration is merged."""
+    while not stop.is_set():
+        if _state_phase(lab) in ("merged", "readd"):
+            lab.exec(node, ["ip", "link", "set", "eth0", "down"])
+            unplugged.set()
+            return
+        time.sleep(0.3)
+
+
+def test_failure_after_the_point_of_no_return_is_finished_by_a_rerun(three_clusters):
+    lab = rebuild_lab(three_clusters, TOPOLOGY)
+    before = populate(lab)
+    # Past the point of no return c3n2 drops off the network: its readd
+    # fails (the target master cannot reach it over SSH) after other merged
+    # nodes were readded. Nothing can be rolled back; a re-run finishes.
+    stop, unplugged = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=_unplug_when_merged, args=(lab, "c3n2.lab", stop, unplugged))
+    watcher.start()
+    try:
+        result, seconds = merge(lab)
+        print("\n[in_place] merge interrupted after the point of no return: %.1f s" % seconds)
+    finally:
+        stop.set()
+        watcher.join()
+        lab.exec("c3n2.lab", ["ip", "link", "set", "eth0", "up"])
+    assert unplugged.is_set(), result.output
+    assert result.rc != 0
+    assert "failed after its point of no return" in result.output, result.output
+    assert "c3n2.lab" in result.output and "run the same playbook again" in result.output, result.output
+    assert _state_phase(lab) == "readd"
+    nodes = {node["name"]: node["offline"] for node in helpers.list_nodes(lab, "c1.lab")}
+    assert nodes["c3n2.lab"] is True
+    assert not any(offline for name, offline in nodes.items() if name.startswith("c1"))
+    # The merged clusters' instances stay stopped until the merge is finished.
+    admin = lab.exec("c1n1.lab", ["gnt-instance", "list", "--no-headers", "--separator=|", "-o",
+                                  "name,admin_state"]).stdout.split()
+    assert {"vm21.lab|down", "vm31.lab|down", "vm32.lab|down", "vm11.lab|up"} <= set(admin), admin
+
+    result, seconds = merge(lab)
+    print("\n[in_place] re-run that finishes it: %.1f s" % seconds)
+    assert result.rc == 0, result.output
+    assert_merged(lab, before)
+    again, _ = merge(lab)
+    assert again.rc == 0, again.output
+    assert all(stats["changed"] == 0 for stats in again.stats().values()), again.stats()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 
@@ -275,3 +276,74 @@ def test_disk_locations_reads_the_static_instance_data():
         {"cluster": "b", "instance": "vm1", "index": 1, "node": "n-vm1", "path": "/srv/s/vm1/b.file.disk1"},
     ]
     assert client.submitted[0] == ("GET", "/2/instances/vm1/info", {"static": 1})
+
+
+class ClusterClient(FakeClient):
+    """A cluster's RAPI for read_clusters: answers, or fails like a RAPI that is gone."""
+
+    BULK = {"/2/query/instance": {"data": [[[0, "vm1"], [0, "fake"]]]},
+            "/2/query/group": {"data": [[[0, "default"], [0, "u1"]]]}, "/2/os": [], "/2/networks": []}
+
+    def __init__(self, name, tags=(), failure=None, before_failing=None):
+        super().__init__(self.BULK)
+        self.name, self.tags, self.failure, self.before_failing = name, list(tags), failure, before_failing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def get_info(self):
+        if self.failure:
+            if self.before_failing:
+                self.before_failing()
+            raise merge.RapiError("cannot reach %s" % self.name, kind=self.failure)
+        return {"name": self.name}
+
+    def get_tags(self, kind, name=None):
+        return self.tags
+
+
+def connector(clients, contacted):
+    def connect(options):
+        contacted.append(options["name"])
+        return clients[options["name"]]
+    return connect
+
+
+def test_read_clusters_asks_the_silent_merged_clusters_at_the_same_time():
+    # Each silent RAPI waits for the other before failing: read one after the
+    # other, the barrier breaks and the test fails.
+    both_asked = threading.Barrier(2, timeout=5)
+    clients = {"a": ClusterClient("a", tags=["ganeti-fleet:merged:c"]),
+               "b": ClusterClient("b", failure="connection", before_failing=both_asked.wait),
+               "c": ClusterClient("c"),
+               "d": ClusterClient("d", failure="timeout", before_failing=both_asked.wait)}
+    contacted = []
+    sources = [{"name": n, "host": n + "-master"} for n in ("b", "c", "d")]
+    clusters, locations = merge.read_clusters({"name": "a"}, sources, connector(clients, contacted))
+    assert [c.get("name") or c["info"]["name"] for c in clusters] == ["a", "b", "c", "d"]
+    assert clusters[1] == {"name": "b", "error": "cannot reach b", "host": "b-master"}
+    assert clusters[2] == {"name": "c", "error": "merged earlier", "host": "c-master"}
+    assert "cannot reach d" in clusters[3]["error"]
+    assert "c" not in contacted and locations == []
+
+
+def test_read_clusters_fails_on_the_target_and_on_answers_that_are_errors():
+    clients = {"a": ClusterClient("a", failure="connection"), "b": ClusterClient("b")}
+    with pytest.raises(merge.RapiError, match="cannot reach a"):
+        merge.read_clusters({"name": "a"}, [{"name": "b"}], connector(clients, []))
+    clients = {"a": ClusterClient("a"), "b": ClusterClient("b", failure="http")}
+    with pytest.raises(merge.RapiError, match="cannot reach b"):
+        merge.read_clusters({"name": "a"}, [{"name": "b"}], connector(clients, []))
+
+
+def test_read_clusters_locates_the_disks_to_hash_on_every_answering_cluster(monkeypatch):
+    clients = {"a": ClusterClient("a"), "b": ClusterClient("b")}
+    monkeypatch.setattr(merge, "hash_candidates", lambda data, limit: ["vm-" + data["info"]["name"]])
+    monkeypatch.setattr(merge, "disk_locations", lambda client, name, names: [(name, names)])
+    clusters, locations = merge.read_clusters({"name": "a"}, [{"name": "b"}], connector(clients, []),
+                                              hash_disks_up_to=64)
+    assert [c["host"] for c in clusters] == [None, None]
+    assert locations == [("a", ["vm-a"]), ("b", ["vm-b"])]
