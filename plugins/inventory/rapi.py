@@ -211,11 +211,9 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
-    DEFAULT_TIMEOUT,
-    RapiClient,
-    RapiError,
-)
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import DEFAULT_TIMEOUT
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
 #: File name endings accepted by :meth:`InventoryModule.verify_file`.
 FILE_ENDINGS = ("ganeti.yml", "ganeti.yaml", "rapi.yml", "rapi.yaml")

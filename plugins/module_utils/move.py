@@ -30,12 +30,10 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
-    RapiError,
-    parse_log_entry,
-    parse_version,
-)
-from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import tag_problem
 
 TAG_PREFIX = "ganeti-fleet:"

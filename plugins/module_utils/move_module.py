@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import rapi_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     RapiClient,
-    rapi_argument_spec,
 )
 
 REQUEST_KEYS = ("name", "new_name", "primary_node", "secondary_node", "iallocator", "group",

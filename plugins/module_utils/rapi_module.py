@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
-    DEFAULT_WAIT_TIMEOUT,
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import rapi_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import DEFAULT_WAIT_TIMEOUT
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     RapiClient,
-    RapiError,
-    rapi_argument_spec,
 )
 
 

@@ -3,11 +3,50 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Pure logic for Ganeti tags: validation and change planning."""
+"""Ganeti tags: the collection's tag vocabulary, validation and change planning.
+
+Every tag the collection writes or reads is named here and nowhere else in
+the code; roles get the names from module results, never from literals.
+"""
 
 from __future__ import annotations
 
 import re
+
+
+#: Prefix of every tag the collection writes.
+TAG_PREFIX = "ganeti-fleet:"
+
+# Moves (instance tags on the destination copy, or on a kept source).
+TAG_MOVE_ID = TAG_PREFIX + "move-id:%s"
+TAG_PENDING = TAG_PREFIX + "move-pending"
+TAG_SOURCE = TAG_PREFIX + "source:%s/%s"
+TAG_SOURCE_UUID = TAG_PREFIX + "source-uuid:%s"
+TAG_SOURCE_UP = TAG_PREFIX + "source-admin-up"
+TAG_MOVED_TO = TAG_PREFIX + "moved-to:%s/%s"
+
+#: Cluster tag of a cluster whose nodes all carry the transfer fix; the move
+#: pre-flight looks for it on clusters older than Ganeti 3.1.
+TAG_TRANSFER_FIX = TAG_PREFIX + "transfer-fix"
+
+#: Cluster tag the access check adds and removes to prove write access.
+TAG_ACCESS_CHECK = TAG_PREFIX + "access-check"
+
+# Merges (cluster tags on the target).
+TAG_MERGING = TAG_PREFIX + "merging:%s"
+TAG_MERGED = TAG_PREFIX + "merged:%s"
+#: Node of a merged cluster still to join the target, and its target group.
+TAG_MERGE_NODE = TAG_PREFIX + "merge-node:%s:%s:%s"
+
+# Node maintenance (node tag; instance tag).
+TAG_PREVIOUS_ROLE = TAG_PREFIX + "maintenance-previous-role:"
+TAG_MOVED_FROM = TAG_PREFIX + "maintenance-moved-from:"
+
+
+def tag_values(tags, prefix):
+    """The rest of each tag in ``tags`` that starts with ``prefix``, in order."""
+    return [tag[len(prefix):] for tag in tags or [] if tag.startswith(prefix)]
+
 
 #: Same rules as Ganeti's ``TaggableObject.ValidateTag``.
 MAX_TAG_LEN = 128

@@ -193,8 +193,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import config_merge as cm
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
 
 WCONFD_PIDFILE = "/var/run/ganeti/ganeti-wconfd.pid"
 

@@ -164,8 +164,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import domain_secret as ds
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import node_identity
+from ansible_collections.ganeti.fleet.plugins.module_utils import _domain_secret as ds
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import node_identity
 
 
 def main():

@@ -124,7 +124,7 @@ software_version_info:
   sample: [3, 0, 2]
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
 
 

@@ -216,18 +216,18 @@ snapshots:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.merge import (
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_checks import (
     errors,
     preflight,
     read_clusters,
     snapshot,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     RapiClient,
-    RapiError,
 )
 
 

@@ -130,7 +130,7 @@ job_log:
 import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.move import remote_import_info
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
 
 

@@ -143,7 +143,7 @@ instance:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name, wanted_names
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name, wanted_names
 
 
 def run(module, client):

@@ -110,7 +110,7 @@ cleanup:
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.move import MoveError, MoveFailed, run_move
 from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import MoveModule
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 
 
 def main():

@@ -111,7 +111,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.move import (
     plan_move,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import MoveModule
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 
 
 def main():

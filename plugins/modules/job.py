@@ -201,10 +201,10 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import (
     JOB_STATUS_FINALIZED,
     JOB_STATUS_SUCCESS,
-    RapiError,
     decode_op_error,
     parse_log_entry,
 )

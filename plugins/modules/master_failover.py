@@ -142,7 +142,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import DATA_DIR, node_identity
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR, node_identity
 
 
 def read_lines(name, ssconf_dir=DATA_DIR):

@@ -219,10 +219,11 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import node_maintenance as nm
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError, quote_name
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_maintenance as nm
+from ansible_collections.ganeti.fleet.plugins.module_utils._transport import quote_name
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
 
 
 class Runner:

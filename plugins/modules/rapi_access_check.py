@@ -109,7 +109,7 @@ job_id:
   sample: "1234"
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
 
 PROBE_TAG = "ganeti-fleet:access-check"

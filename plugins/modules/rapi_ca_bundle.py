@@ -224,7 +224,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_access as ra
+from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
 
 if ra.HAS_CRYPTOGRAPHY:
     from cryptography import x509

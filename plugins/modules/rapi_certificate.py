@@ -214,8 +214,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_access as ra
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import (
+from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
     DATA_DIR,
     atomic_write,
     node_identity,

@@ -165,7 +165,7 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import (
     create_rapi_module,
     job_argument_spec,

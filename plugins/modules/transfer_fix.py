@@ -176,8 +176,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import transfer_fix as tf
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import node_identity
+from ansible_collections.ganeti.fleet.plugins.module_utils import _transfer_fix as tf
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import node_identity
 
 
 def main():

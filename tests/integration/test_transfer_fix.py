@@ -40,7 +40,7 @@ def _module_utils():
     collections = fleettest._collections_path()  # pylint: disable=protected-access
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    return importlib.import_module("ansible_collections.ganeti.fleet.plugins.module_utils.transfer_fix")
+    return importlib.import_module("ansible_collections.ganeti.fleet.plugins.module_utils._transfer_fix")
 
 
 TF = _module_utils()

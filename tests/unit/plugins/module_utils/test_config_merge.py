@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import config_merge as cm
+from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
 
 HYPERVISORS = ["fake"]
 

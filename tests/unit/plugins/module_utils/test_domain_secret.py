@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import domain_secret as ds
+from ansible_collections.ganeti.fleet.plugins.module_utils import _domain_secret as ds
 
 SECRET_A = "0123456789abcdef0123456789abcdef01234567"
 SECRET_B = "fedcba9876543210fedcba9876543210fedcba98"

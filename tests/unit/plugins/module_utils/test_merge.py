@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import merge
+from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_checks as merge
 
 
 def instance(name, mac, ip=None, running=True, template="file", os_name="lab-dd", tags=(), memory=128):

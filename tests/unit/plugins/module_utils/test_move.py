@@ -35,7 +35,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.move import (
     source_details,
     static_checks,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import node_maintenance as nm
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_maintenance as nm
 
 
 def instance(name, pnode, template="sharedfile", running=True, snodes=(), tags=()):

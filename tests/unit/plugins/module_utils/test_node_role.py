@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import node_role as nr
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_role as nr
 
 
 def rapi_node(name, role, master_capable=True, vm_capable=True, pinst=(), sinst=()):

@@ -11,16 +11,12 @@ import base64
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import rapi as rapi_mod
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import (
-    RapiClient,
-    RapiError,
-    decode_op_error,
-    describe_path,
-    parse_log_entry,
-    parse_version,
-    rapi_argument_spec,
-)
+from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_client as rapi_mod
+from ansible_collections.ganeti.fleet.plugins.module_utils._transport import describe_path
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import rapi_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import decode_op_error, parse_log_entry
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient, parse_version
 
 PASSWORD = "s3cret-Pa55"
 
@@ -272,12 +268,6 @@ def test_features_404_means_empty(rapi, fake_rapi):
     assert client.get_features() == []
     fake_rapi.route("GET", "/2/features", (200, ["instance-create-reqv1"]))
     assert client.get_features() == ["instance-create-reqv1"]
-
-
-def test_software_version(rapi, fake_rapi):
-    server, options = rapi
-    fake_rapi.route("GET", "/2/info", (200, {"software_version": "3.0.2", "name": "c1"}))
-    assert client_for(options).get_software_version() == (3, 0, 2)
 
 
 # ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_access as ra
+from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
 
 
 @pytest.fixture(scope="module")

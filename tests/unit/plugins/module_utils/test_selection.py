@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.selection import select_by_name, wanted_names
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name, wanted_names
 
 OBJECTS = [
     {"name": "web1.example.org"},

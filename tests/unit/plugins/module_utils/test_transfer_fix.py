@@ -16,8 +16,8 @@ import textwrap
 
 import pytest
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import node_local
-from ansible_collections.ganeti.fleet.plugins.module_utils import transfer_fix as tf
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_local as node_local
+from ansible_collections.ganeti.fleet.plugins.module_utils import _transfer_fix as tf
 
 INSTALLED_SHARE = "/usr/share/ganeti/3.0"
 INSTALLED_FILE = os.path.join(INSTALLED_SHARE, tf.TARGET_RELPATH)

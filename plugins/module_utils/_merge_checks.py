@@ -18,7 +18,8 @@ that the pre-flight and the verification are unit-tested without a cluster:
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE, in_parallel
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi import RapiError, quote_name
+from ansible_collections.ganeti.fleet.plugins.module_utils._transport import quote_name
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 
 STRATEGIES = ("move", "in_place")
 GROUP_POLICIES = ("error", "rename", "merge")

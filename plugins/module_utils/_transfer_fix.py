@@ -35,7 +35,7 @@ import json
 import os
 import re
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
 
 #: Cluster tag that marks a cluster whose nodes all carry the fix.
 FIX_TAG = "ganeti-fleet:transfer-fix"

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised only without cryptography
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import DATA_DIR
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR
 
 #: Ganeti's RAPI certificate and key (one PEM file, key first).
 RAPI_CERT_FILE = os.path.join(DATA_DIR, "rapi.pem")

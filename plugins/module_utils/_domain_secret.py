@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.node_local import DATA_DIR, atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR, atomic_write
 
 SECRET_FILE = os.path.join(DATA_DIR, "cluster-domain-secret")
 

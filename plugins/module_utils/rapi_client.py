@@ -18,15 +18,13 @@ Every failure is reported as one exception type, :class:`RapiError`.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 import traceback
 import warnings
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
-
-from ansible.module_utils.basic import env_fallback
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
 
 try:
     import requests
@@ -40,26 +38,25 @@ except ImportError:  # pragma: no cover - exercised only without requests
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object
 
-
-DEFAULT_PORT = 5080
-DEFAULT_TIMEOUT = 60
-DEFAULT_WAIT_TIMEOUT = 600
-
-#: Seconds the server blocks in ``GET /2/jobs/ID/wait`` (``_WFJC_TIMEOUT``).
-SERVER_WAIT_SECONDS = 10
-
-JOB_STATUS_SUCCESS = "success"
-JOB_STATUS_ERROR = "error"
-JOB_STATUS_CANCELING = "canceling"
-JOB_STATUS_CANCELED = "canceled"
-JOB_STATUS_QUEUED = "queued"
-JOB_STATUS_WAITING = "waiting"
-JOB_STATUS_RUNNING = "running"
-
-#: Status values after which a job does not change any more (``canceling``
-#: is included, as in Ganeti's own poll loop).
-JOB_STATUS_FINALIZED = frozenset(
-    [JOB_STATUS_SUCCESS, JOB_STATUS_ERROR, JOB_STATUS_CANCELING, JOB_STATUS_CANCELED]
+from ansible_collections.ganeti.fleet.plugins.module_utils._transport import (
+    describe_path,
+    encode_query,
+    is_connection_refused,
+    is_hostname_mismatch,
+    quote_name,
+    short_reason,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import (
+    DEFAULT_WAIT_TIMEOUT,
+    SERVER_WAIT_SECONDS,
+    JobWaiter,
+    parse_log_entry,
+    unescape,
 )
 
 #: Kinds of taggable objects and the RAPI path of their tags.
@@ -71,131 +68,11 @@ _TAG_PATHS = {
     "network": "/2/networks/%s/tags",
 }
 
-#: Names of the objects in RAPI paths, used for readable 404 messages.
-_PATH_OBJECTS = {
-    "instances": "instance",
-    "nodes": "node",
-    "groups": "node group",
-    "networks": "network",
-    "jobs": "job",
-    "os": "OS",
-    "filters": "filter rule",
-}
-
 _HTTP_RETRY_STATUS = frozenset([502, 503, 504])
 _IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS"])
 
 _NOT_GIVEN = object()
 
-
-def rapi_argument_spec():
-    """Return the connection options shared by every RAPI module.
-
-    Each option falls back to an environment variable, so the same
-    credentials work for modules, roles and inventory sources.
-    """
-    return dict(
-        rapi_url=dict(type="str", required=True, fallback=(env_fallback, ["GANETI_RAPI_URL"])),
-        rapi_user=dict(type="str", fallback=(env_fallback, ["GANETI_RAPI_USER"])),
-        rapi_password=dict(type="str", no_log=True, fallback=(env_fallback, ["GANETI_RAPI_PASSWORD"])),
-        ca_path=dict(type="path", fallback=(env_fallback, ["GANETI_RAPI_CA_PATH"])),
-        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GANETI_RAPI_VALIDATE_CERTS"])),
-        verify_hostname=dict(type="bool", default=True, fallback=(env_fallback, ["GANETI_RAPI_VERIFY_HOSTNAME"])),
-        timeout=dict(type="int", default=DEFAULT_TIMEOUT, fallback=(env_fallback, ["GANETI_RAPI_TIMEOUT"])),
-    )
-
-
-#: Option names understood by :meth:`RapiClient.from_options`.
-RAPI_OPTION_NAMES = tuple(rapi_argument_spec())
-
-
-class RapiError(Exception):
-    """The one error type raised by :class:`RapiClient`.
-
-    ``str(error)`` is a complete, human readable message.  The attributes
-    carry the details; those that do not apply are ``None``.
-
-    :ivar message: the message (same as ``str(error)``).
-    :ivar url: the cluster's RAPI URL (never with credentials).
-    :ivar method: HTTP method of the failed request.
-    :ivar path: request path, e.g. ``/2/instances/web1``.
-    :ivar status_code: HTTP status of the failed request.
-    :ivar explain: ``explain`` field of RAPI's error body.
-    :ivar job_id: id of the job involved (string).
-    :ivar job_status: last known status of that job.
-    :ivar summary: the job's summary (list of opcode summaries).
-    :ivar opresult: the job's raw ``opresult`` list.
-    :ivar error_class: Ganeti error class of the failed opcode, e.g. ``OpPrereqError``.
-    :ivar error_message: its message (HTML entities decoded).
-    :ivar error_code: its error code, e.g. ``unknown_entity``.
-    :ivar log: the job's log entries seen so far (list of dicts, see :func:`parse_log_entry`).
-    :ivar timed_out: true when waiting for the job ran out of time (the job may still run).
-    :ivar kind: short machine readable category: ``auth``, ``forbidden``,
-        ``not_found``, ``http``, ``tls``, ``connection``, ``timeout``,
-        ``invalid_response``, ``job_failed``, ``job_timeout``, ``config``.
-    """
-
-    def __init__(self, message, kind="http", url=None, method=None, path=None, status_code=None,
-                 explain=None, job_id=None, job_status=None, summary=None, opresult=None,
-                 error_class=None, error_message=None, error_code=None, log=None, timed_out=False):
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
-        self.url = url
-        self.method = method
-        self.path = path
-        self.status_code = status_code
-        self.explain = explain
-        self.job_id = None if job_id is None else str(job_id)
-        self.job_status = job_status
-        self.summary = summary
-        self.opresult = opresult
-        self.error_class = error_class
-        self.error_message = error_message
-        self.error_code = error_code
-        self.log = list(log or [])
-        self.timed_out = timed_out
-
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
-        return "RapiError(%r, kind=%r, status_code=%r, job_id=%r)" % (
-            self.message, self.kind, self.status_code, self.job_id)
-
-    def log_tail(self, count=10):
-        """Return the last ``count`` job log entries."""
-        if count <= 0:
-            return []
-        return self.log[-count:]
-
-    def to_result(self, log_tail=10):
-        """Return a dictionary suitable for ``module.fail_json(**...)``."""
-        result = dict(msg=self.message)
-        if self.status_code is not None:
-            result["status_code"] = self.status_code
-        if self.job_id is not None:
-            result["job_id"] = self.job_id
-            result["job_status"] = self.job_status
-            result["job_log"] = self.log_tail(log_tail)
-            if self.summary is not None:
-                result["job_summary"] = self.summary
-            if self.opresult is not None:
-                result["opresult"] = self.opresult
-        if self.error_class is not None:
-            result["error"] = dict(
-                error_class=self.error_class,
-                message=self.error_message,
-                code=self.error_code,
-            )
-        return result
-
-
-def unescape(text):
-    """Decode the HTML entities RAPI puts into its messages."""
-    if not isinstance(text, str):
-        return text
-    return html.unescape(text)
 
 
 def parse_version(text):
@@ -211,103 +88,6 @@ def parse_version(text):
         return ()
     return tuple(int(part) for part in match.group(1).split("."))
 
-
-def parse_log_entry(entry):
-    """Turn a raw job log entry into a dictionary.
-
-    RAPI sends ``[serial, [seconds, microseconds], type, message]``.  The
-    result has the keys ``serial`` (int), ``timestamp`` (float seconds since
-    the epoch), ``type`` (``message``, ``message-list``, ``remote-import``,
-    ...) and ``message`` (a string, or structured data for some types).
-    """
-    if isinstance(entry, dict):
-        return entry
-    serial, stamp, log_type, message = (list(entry) + [None] * 4)[:4]
-    timestamp = None
-    if isinstance(stamp, (list, tuple)) and len(stamp) == 2:
-        timestamp = stamp[0] + stamp[1] / 1000000.0
-    elif isinstance(stamp, (int, float)):
-        timestamp = float(stamp)
-    if isinstance(message, str):
-        message = unescape(message)
-    return dict(serial=serial, timestamp=timestamp, type=log_type, message=message)
-
-
-def decode_op_error(value):
-    """Decode an encoded Ganeti error from a job's ``opresult``.
-
-    Ganeti encodes exceptions as ``[class_name, args]``, for example
-    ``["OpPrereqError", ["Node 'x' not known", "unknown_entity"]]``.
-
-    Returns ``(error_class, message, error_code)``; parts that cannot be
-    found are ``None``.
-    """
-    if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str):
-        error_class, args = value
-        if isinstance(args, (list, tuple)):
-            parts = list(args)
-        else:
-            parts = [args]
-        message = None
-        error_code = None
-        if parts:
-            message = parts[0] if isinstance(parts[0], str) else json.dumps(parts[0])
-            if len(parts) > 1 and isinstance(parts[1], str):
-                error_code = parts[1]
-        return error_class, unescape(message), error_code
-    if value is None:
-        return None, None, None
-    return None, unescape(value if isinstance(value, str) else json.dumps(value)), None
-
-
-def _exception_chain(exc):
-    """Yield ``exc`` and the exceptions it wraps (cause, context, reason, args)."""
-    seen = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack.append(getattr(current, "__cause__", None))
-        stack.append(getattr(current, "__context__", None))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-        for arg in getattr(current, "args", ()):
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-
-
-def _is_connection_refused(exc):
-    return any(isinstance(item, ConnectionRefusedError) for item in _exception_chain(exc))
-
-
-def _is_hostname_mismatch(exc):
-    for item in _exception_chain(exc):
-        # X509_V_ERR_HOSTNAME_MISMATCH (62) and X509_V_ERR_IP_ADDRESS_MISMATCH (64)
-        if getattr(item, "verify_code", None) in (62, 64):
-            return True
-        text = str(item).lower()
-        if "mismatch" in text or "doesn't match" in text or "does not match" in text:
-            return True
-    return False
-
-
-def _short_reason(exc):
-    """Return the most specific, short description of a transport error."""
-    best = None
-    for item in _exception_chain(exc):
-        if isinstance(item, OSError) and not type(item).__module__.startswith(("requests", "urllib3")):
-            text = item.strerror or str(item)
-            return text
-        if best is None:
-            best = item
-    text = str(best if best is not None else exc)
-    # urllib3 messages look like "<urllib3.connection.HTTPSConnection object at 0x..>: Failed ..."
-    text = re.sub(r"<[^>]+>:\s*", "", text)
-    return text
 
 
 class _HostnameSkippingAdapter(HTTPAdapter):
@@ -483,7 +263,7 @@ class RapiClient:
             data = json.dumps(body)
         if data is not None or method not in _IDEMPOTENT_METHODS:
             headers["Content-Type"] = "application/json"
-        params = _encode_query(query)
+        params = encode_query(query)
         idempotent = method in _IDEMPOTENT_METHODS if retry is None else bool(retry)
         timeout = self.timeout if timeout is None else timeout
 
@@ -515,18 +295,18 @@ class RapiClient:
                     % (self.url, method, path, timeout),
                     kind="timeout", url=self.url, method=method, path=path)
             except requests.exceptions.ConnectionError as exc:
-                refused = _is_connection_refused(exc)
+                refused = is_connection_refused(exc)
                 if (idempotent or refused) and attempt <= self.retries:
                     self._sleep_before_retry(attempt)
                     continue
                 raise RapiError(
                     "Cannot connect to Ganeti RAPI at %s (%s %s): %s"
-                    % (self.url, method, path, _short_reason(exc)),
+                    % (self.url, method, path, short_reason(exc)),
                     kind="connection", url=self.url, method=method, path=path)
             except requests.exceptions.RequestException as exc:
                 raise RapiError(
                     "Request %s %s to Ganeti RAPI at %s failed: %s"
-                    % (method, path, self.url, _short_reason(exc)),
+                    % (method, path, self.url, short_reason(exc)),
                     kind="connection", url=self.url, method=method, path=path)
 
             if response.status_code in _HTTP_RETRY_STATUS and idempotent and attempt <= self.retries:
@@ -540,9 +320,6 @@ class RapiClient:
 
     def put(self, path, query=None, body=_NOT_GIVEN, **kwargs):
         return self.request("PUT", path, query=query, body=body, **kwargs)
-
-    def post(self, path, query=None, body=_NOT_GIVEN, **kwargs):
-        return self.request("POST", path, query=query, body=body, **kwargs)
 
     def delete(self, path, query=None, body=_NOT_GIVEN, **kwargs):
         return self.request("DELETE", path, query=query, body=body, **kwargs)
@@ -621,8 +398,8 @@ class RapiClient:
                        "or GANETI_RAPI_CA_PATH to the cluster's RAPI certificate, the "
                        "certificate part of /var/lib/ganeti/rapi.pem)")
         text = "TLS verification of Ganeti RAPI at %s failed: %s. %s." % (
-            self.url, _short_reason(exc), ca_text)
-        if _is_hostname_mismatch(exc):
+            self.url, short_reason(exc), ca_text)
+        if is_hostname_mismatch(exc):
             text += (" The certificate does not match the host name; the stock Ganeti RAPI "
                      "certificate is issued to 'ganeti.example.com'. Use a certificate issued "
                      "for the cluster name, or set verify_hostname=false "
@@ -651,10 +428,6 @@ class RapiClient:
         """``GET /2/info``: cluster information."""
         return self.get("/2/info")
 
-    def get_software_version(self):
-        """Ganeti software version of the cluster as a tuple, e.g. ``(3, 0, 2)``."""
-        return parse_version((self.get_info() or {}).get("software_version"))
-
     # ------------------------------------------------------------------
     # Instances, nodes, groups
 
@@ -662,17 +435,69 @@ class RapiClient:
         """``GET /2/instances``; with ``bulk`` a list of dicts, else a list of ``{id, uri}``."""
         return self.get("/2/instances", query={"bulk": 1} if bulk else None) or []
 
-    def get_instance(self, name):
-        """``GET /2/instances/NAME``."""
-        return self.get("/2/instances/%s" % quote_name(name))
+    def get_instance(self, name, missing_ok=False):
+        """``GET /2/instances/NAME``; with ``missing_ok``, ``None`` for an unknown instance."""
+        try:
+            return self.get(self.instance_path(name))
+        except RapiError as exc:
+            if missing_ok and exc.status_code == 404:
+                return None
+            raise
+
+    @staticmethod
+    def instance_path(name, action=None):
+        """RAPI path of an instance, or of one of its actions, with the name quoted."""
+        path = "/2/instances/%s" % quote_name(name)
+        return path + "/" + action if action else path
+
+    def list_os_names(self):
+        """``GET /2/os``: the OS names (with variants) the cluster offers."""
+        return list(self.get("/2/os") or [])
+
+    # Jobs on one instance.  Each returns the job id.
+
+    def create_instance(self, body, dry_run=False):
+        """``POST /2/instances`` with a request-version-1 ``body``."""
+        return self.submit("POST", "/2/instances", query={"dry-run": 1 if dry_run else None}, body=body)
+
+    def remove_instance(self, name, shutdown_timeout=None):
+        """``DELETE /2/instances/NAME`` (Ganeti shuts it down first)."""
+        body = _NOT_GIVEN if shutdown_timeout is None else {"shutdown_timeout": shutdown_timeout}
+        return self.submit("DELETE", self.instance_path(name), body=body)
+
+    def shutdown_instance(self, name, timeout=None, no_remember=False):
+        """``PUT /2/instances/NAME/shutdown``."""
+        body = {}
+        if timeout is not None:
+            body["timeout"] = timeout
+        if no_remember:
+            body["no_remember"] = True
+        return self.submit("PUT", self.instance_path(name, "shutdown"), body=body or _NOT_GIVEN)
+
+    def startup_instance(self, name):
+        """``PUT /2/instances/NAME/startup``."""
+        return self.submit("PUT", self.instance_path(name, "startup"))
+
+    def rename_instance(self, name, new_name, ip_check=False, name_check=False):
+        """``PUT /2/instances/NAME/rename``."""
+        return self.submit("PUT", self.instance_path(name, "rename"),
+                           body={"new_name": new_name, "ip_check": ip_check, "name_check": name_check})
+
+    def query_instance(self, name, static=True):
+        """``GET /2/instances/NAME/info``: a job whose result holds the instance's details."""
+        return self.submit("GET", self.instance_path(name, "info"), query={"static": 1 if static else None})
+
+    def prepare_export(self, name, mode="remote"):
+        """``PUT /2/instances/NAME/prepare-export``: a job whose result holds the export handshake."""
+        return self.submit("PUT", self.instance_path(name, "prepare-export"), query={"mode": mode})
+
+    def export_instance(self, name, body):
+        """``PUT /2/instances/NAME/export`` with ``body`` (mode, destination, ...)."""
+        return self.submit("PUT", self.instance_path(name, "export"), body=body)
 
     def list_nodes(self, bulk=True):
         """``GET /2/nodes``; with ``bulk`` a list of dicts."""
         return self.get("/2/nodes", query={"bulk": 1} if bulk else None) or []
-
-    def get_node(self, name):
-        """``GET /2/nodes/NAME``."""
-        return self.get("/2/nodes/%s" % quote_name(name))
 
     def list_groups(self, bulk=True):
         """``GET /2/groups``; with ``bulk`` a list of dicts."""
@@ -777,195 +602,16 @@ class RapiClient:
         return waiter.wait(timeout=timeout, on_poll=on_poll)
 
 
-class JobWaiter:
-    """Follows one job through ``GET /2/jobs/ID/wait`` long polls.
+def in_parallel(*calls):
+    """Run CALLS (each ``(function, arg, ...)``) at the same time; their results, in order.
 
-    Use :meth:`poll` step by step (e.g. to follow two jobs on two clusters
-    at once) or :meth:`wait` to block until the job ends.
+    Each call waits on the network (a RAPI request or a Ganeti job), so
+    threads overlap the round trips. All calls finish before the first
+    error, if any, is raised.  ``None`` entries are skipped.
     """
-
-    def __init__(self, client, job_id, on_log=None):
-        self.client = client
-        self.job_id = str(job_id)
-        self.on_log = on_log
-        self.status = None
-        self.log = []
-        self.finished = False
-        self._prev_job_info = None
-        self._prev_log_serial = None
-
-    def poll(self):
-        """Do one long poll; return the list of new log entries (dicts).
-
-        Sets :attr:`status` and :attr:`finished`.  Calls ``on_log`` for every
-        new entry.
-        """
-        if self.finished:
-            return []
-        started = time.monotonic()
-        try:
-            answer = self.client.wait_for_job_change(
-                self.job_id, self._prev_job_info, self._prev_log_serial)
-        except RapiError as exc:
-            exc.job_id = exc.job_id or self.job_id
-            exc.job_status = exc.job_status or self.status
-            if not exc.log:
-                exc.log = list(self.log)
-            raise
-        if answer is None:
-            interval = self.client.min_wait_interval
-            elapsed = time.monotonic() - started
-            if interval and elapsed < interval:
-                time.sleep(interval - elapsed)
-            return []
-        if not isinstance(answer, dict):
-            raise RapiError(
-                "Unexpected answer while waiting for job %s: %r" % (self.job_id, answer),
-                kind="invalid_response", url=self.client.url, job_id=self.job_id,
-                log=self.log)
-        job_info = answer.get("job_info")
-        if isinstance(job_info, list) and job_info:
-            self._prev_job_info = job_info
-            self.status = job_info[0]
-        new_entries = []
-        for raw in answer.get("log_entries") or []:
-            entry = parse_log_entry(raw)
-            serial = entry.get("serial")
-            if isinstance(serial, int):
-                if self._prev_log_serial is not None and serial <= self._prev_log_serial:
-                    continue
-                self._prev_log_serial = serial
-            new_entries.append(entry)
-        for entry in new_entries:
-            self.log.append(entry)
-            if self.on_log is not None:
-                self.on_log(entry)
-        if self.status in JOB_STATUS_FINALIZED and not new_entries:
-            self.finished = True
-        return new_entries
-
-    def wait(self, timeout=DEFAULT_WAIT_TIMEOUT, on_poll=None):
-        """Poll until the job ends, then return :meth:`result`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise self._timeout_error(timeout)
-            self.poll()
-            if on_poll is not None:
-                on_poll(self)
-        return self.result()
-
-    def _timeout_error(self, timeout):
-        summary = None
-        try:
-            job = self.client.get_job(self.job_id) or {}
-            self.status = job.get("status", self.status)
-            summary = job.get("summary")
-        except RapiError:
-            pass
-        last = ""
-        if self.log:
-            last = " Last log entry: %s" % _log_text(self.log[-1])
-        return RapiError(
-            "Timed out after %s s waiting for job %s on %s (status: %s); the job may "
-            "still be running.%s" % (timeout, self.job_id, self.client.url, self.status, last),
-            kind="job_timeout", url=self.client.url, job_id=self.job_id,
-            job_status=self.status, summary=summary, log=self.log, timed_out=True)
-
-    def result(self):
-        """Read the finished job (``GET /2/jobs/ID``) and return its result dict.
-
-        :raises RapiError: if the job did not succeed.
-        """
-        job = self.client.get_job(self.job_id) or {}
-        status = job.get("status", self.status)
-        self.status = status
-        if not self.log and job.get("oplog"):
-            for op_log in job.get("oplog") or []:
-                for raw in op_log or []:
-                    self.log.append(parse_log_entry(raw))
-        result = dict(
-            job_id=self.job_id,
-            status=status,
-            opstatus=job.get("opstatus"),
-            opresult=job.get("opresult"),
-            summary=job.get("summary"),
-            log=list(self.log),
-            received_ts=job.get("received_ts"),
-            start_ts=job.get("start_ts"),
-            end_ts=job.get("end_ts"),
-        )
-        if status == JOB_STATUS_SUCCESS:
-            return result
-        raise job_failure(self.client.url, self.job_id, job, self.log)
-
-
-def job_failure(url, job_id, job, log=None):
-    """Build the :class:`RapiError` for a job that did not succeed."""
-    status = job.get("status")
-    opstatus = job.get("opstatus") or []
-    opresult = job.get("opresult") or []
-    summary = job.get("summary")
-    error_class = error_message = error_code = None
-    failed_index = None
-    for index, op_status in enumerate(opstatus):
-        if op_status == JOB_STATUS_ERROR:
-            failed_index = index
-            break
-    if failed_index is not None and failed_index < len(opresult):
-        error_class, error_message, error_code = decode_op_error(opresult[failed_index])
-    what = "Job %s" % job_id
-    if summary:
-        what += " (%s)" % ", ".join(str(s) for s in summary)
-    if status in (JOB_STATUS_CANCELED, JOB_STATUS_CANCELING):
-        text = "%s on %s was canceled" % (what, url)
-    elif error_message is not None:
-        detail = "%s: %s" % (error_class, error_message) if error_class else error_message
-        if error_code:
-            detail += " [%s]" % error_code
-        text = "%s on %s failed: %s" % (what, url, detail)
-    else:
-        text = "%s on %s ended with status %s" % (what, url, status)
-    return RapiError(
-        text, kind="job_failed", url=url, job_id=job_id, job_status=status, summary=summary,
-        opresult=opresult, error_class=error_class, error_message=error_message,
-        error_code=error_code, log=log)
-
-
-def _log_text(entry):
-    message = entry.get("message")
-    if isinstance(message, str):
-        return message
-    return json.dumps(message)
-
-
-def quote_name(name):
-    """Quote an object name or job id for use in a RAPI path."""
-    return quote(str(name), safe="")
-
-
-def describe_path(path):
-    """Describe the object a RAPI path refers to, for messages.
-
-    ``/2/instances/web1`` gives ``instance 'web1'``; unknown paths are
-    returned as ``resource /path``.
-    """
-    parts = [part for part in path.split("?")[0].split("/") if part]
-    if len(parts) >= 3 and parts[0] == "2" and parts[1] in _PATH_OBJECTS:
-        return "%s '%s'" % (_PATH_OBJECTS[parts[1]], unquote(parts[2]))
-    return "resource %s" % path
-
-
-def _encode_query(query):
-    if not query:
-        return None
-    params = []
-    for key, value in query.items():
-        if value is None:
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for item in values:
-            if isinstance(item, bool):
-                item = 1 if item else 0
-            params.append((key, item))
-    return params or None
+    calls = [call for call in calls if call is not None]
+    if len(calls) < 2:
+        return [call[0](*call[1:]) for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call[0], *call[1:]) for call in calls]
+        return [future.result() for future in futures]
