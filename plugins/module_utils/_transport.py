@@ -5,7 +5,7 @@
 
 """Internal use only: the pure helpers of the RAPI client's transport.
 
-Path quoting, query encoding and the reading of ``requests``/``urllib3``
+Path quoting, query encoding, the error messages of failed requests, and the reading of ``requests``/``urllib3``
 exception chains into short reasons.  Kept apart from ``rapi_client`` so that
 the client stays one readable class; not an interface of the collection.
 """
@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 from urllib.parse import quote, unquote
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import unescape
 
 #: Names of the objects in RAPI paths, used for readable 404 messages.
 _PATH_OBJECTS = {
@@ -107,3 +110,69 @@ def encode_query(query):
                 item = 1 if item else 0
             params.append((key, item))
     return params or None
+
+
+def http_error(response, url, user, method, path):
+    """The :class:`RapiError` for an HTTP error answer, with what to check."""
+    status = response.status_code
+    message = None
+    explain = None
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        message = unescape(data.get("message"))
+        explain = unescape(data.get("explain"))
+    elif isinstance(data, str):
+        message = unescape(data)
+    if not message:
+        text = (response.text or "").strip()
+        message = unescape(text[:300]) if text else (response.reason or "HTTP %d" % status)
+    common = dict(url=url, method=method, path=path, status_code=status, explain=explain)
+
+    if status == 401:
+        if user:
+            text = ("Authentication as RAPI user '%s' failed at %s (HTTP 401): "
+                    "check the credentials (rapi_user/rapi_password, or "
+                    "GANETI_RAPI_USER/GANETI_RAPI_PASSWORD)" % (user, url))
+        else:
+            text = ("Ganeti RAPI at %s requires authentication (HTTP 401) and no "
+                    "credentials were given: set rapi_user and rapi_password (or "
+                    "GANETI_RAPI_USER/GANETI_RAPI_PASSWORD)" % url)
+        return RapiError(text, kind="auth", **common)
+    if status == 403:
+        who = "RAPI user '%s'" % user if user else "Anonymous access"
+        text = ("%s may not %s %s at %s (HTTP 403): this needs a RAPI user with write "
+                "access (the 'write' option in Ganeti's RAPI users file)"
+                % (who, method, path, url))
+        return RapiError(text, kind="forbidden", **common)
+    if status == 404:
+        text = "%s not found on %s (%s %s): %s" % (
+            describe_path(path), url, method, path, message)
+        return RapiError(text, kind="not_found", **common)
+    if status == 415:
+        text = ("Ganeti RAPI at %s rejected the request body of %s %s (HTTP 415, "
+                "unsupported media type): %s" % (url, method, path, message))
+        return RapiError(text, **common)
+    text = "Ganeti RAPI at %s: %s %s failed with HTTP %d: %s" % (
+        url, method, path, status, message)
+    return RapiError(text, **common)
+
+def tls_error(exc, url, ca_path, method, path):
+    """The :class:`RapiError` for a failed TLS verification, naming the CA used and the fix."""
+    if ca_path:
+        ca_text = "CA file used: %s" % ca_path
+    else:
+        ca_text = ("no CA file was given, so the system CA bundle was used (set ca_path "
+                   "or GANETI_RAPI_CA_PATH to the cluster's RAPI certificate, the "
+                   "certificate part of /var/lib/ganeti/rapi.pem)")
+    text = "TLS verification of Ganeti RAPI at %s failed: %s. %s." % (
+        url, short_reason(exc), ca_text)
+    if is_hostname_mismatch(exc):
+        text += (" The certificate does not match the host name; the stock Ganeti RAPI "
+                 "certificate is issued to 'ganeti.example.com'. Use a certificate issued "
+                 "for the cluster name, or set verify_hostname=false "
+                 "(GANETI_RAPI_VERIFY_HOSTNAME=false) to skip only the host name check "
+                 "while still verifying the certificate against ca_path.")
+    return RapiError(text, kind="tls", url=url, method=method, path=path)

@@ -39,12 +39,12 @@ except ImportError:  # pragma: no cover - exercised only without requests
     HTTPAdapter = object
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._transport import (
-    describe_path,
     encode_query,
+    http_error,
     is_connection_refused,
-    is_hostname_mismatch,
     quote_name,
     short_reason,
+    tls_error,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
     DEFAULT_PORT,
@@ -55,7 +55,6 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import (
     DEFAULT_WAIT_TIMEOUT,
     SERVER_WAIT_SECONDS,
     JobWaiter,
-    parse_log_entry,
     unescape,
 )
 
@@ -280,7 +279,7 @@ class RapiClient:
                         timeout=timeout, verify=self._verify, allow_redirects=False,
                     )
             except requests.exceptions.SSLError as exc:
-                raise self._tls_error(exc, method, path)
+                raise tls_error(exc, self.url, self.ca_path, method, path)
             except requests.exceptions.ConnectTimeout:
                 if idempotent and attempt <= self.retries:
                     self._sleep_before_retry(attempt)
@@ -342,70 +341,7 @@ class RapiClient:
                     % (self.url, method, path),
                     kind="invalid_response", url=self.url, method=method, path=path,
                     status_code=status)
-        raise self._http_error(response, method, path)
-
-    def _http_error(self, response, method, path):
-        status = response.status_code
-        message = None
-        explain = None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            message = unescape(data.get("message"))
-            explain = unescape(data.get("explain"))
-        elif isinstance(data, str):
-            message = unescape(data)
-        if not message:
-            text = (response.text or "").strip()
-            message = unescape(text[:300]) if text else (response.reason or "HTTP %d" % status)
-        common = dict(url=self.url, method=method, path=path, status_code=status, explain=explain)
-
-        if status == 401:
-            if self.user:
-                text = ("Authentication as RAPI user '%s' failed at %s (HTTP 401): "
-                        "check the credentials (rapi_user/rapi_password, or "
-                        "GANETI_RAPI_USER/GANETI_RAPI_PASSWORD)" % (self.user, self.url))
-            else:
-                text = ("Ganeti RAPI at %s requires authentication (HTTP 401) and no "
-                        "credentials were given: set rapi_user and rapi_password (or "
-                        "GANETI_RAPI_USER/GANETI_RAPI_PASSWORD)" % self.url)
-            return RapiError(text, kind="auth", **common)
-        if status == 403:
-            who = "RAPI user '%s'" % self.user if self.user else "Anonymous access"
-            text = ("%s may not %s %s at %s (HTTP 403): this needs a RAPI user with write "
-                    "access (the 'write' option in Ganeti's RAPI users file)"
-                    % (who, method, path, self.url))
-            return RapiError(text, kind="forbidden", **common)
-        if status == 404:
-            text = "%s not found on %s (%s %s): %s" % (
-                describe_path(path), self.url, method, path, message)
-            return RapiError(text, kind="not_found", **common)
-        if status == 415:
-            text = ("Ganeti RAPI at %s rejected the request body of %s %s (HTTP 415, "
-                    "unsupported media type): %s" % (self.url, method, path, message))
-            return RapiError(text, **common)
-        text = "Ganeti RAPI at %s: %s %s failed with HTTP %d: %s" % (
-            self.url, method, path, status, message)
-        return RapiError(text, **common)
-
-    def _tls_error(self, exc, method, path):
-        if self.ca_path:
-            ca_text = "CA file used: %s" % self.ca_path
-        else:
-            ca_text = ("no CA file was given, so the system CA bundle was used (set ca_path "
-                       "or GANETI_RAPI_CA_PATH to the cluster's RAPI certificate, the "
-                       "certificate part of /var/lib/ganeti/rapi.pem)")
-        text = "TLS verification of Ganeti RAPI at %s failed: %s. %s." % (
-            self.url, short_reason(exc), ca_text)
-        if is_hostname_mismatch(exc):
-            text += (" The certificate does not match the host name; the stock Ganeti RAPI "
-                     "certificate is issued to 'ganeti.example.com'. Use a certificate issued "
-                     "for the cluster name, or set verify_hostname=false "
-                     "(GANETI_RAPI_VERIFY_HOSTNAME=false) to skip only the host name check "
-                     "while still verifying the certificate against ca_path.")
-        return RapiError(text, kind="tls", url=self.url, method=method, path=path)
+        raise http_error(response, self.url, self.user, method, path)
 
     # ------------------------------------------------------------------
     # Cluster
