@@ -7,22 +7,31 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Options of modules that start Ganeti jobs."""
+    """Options of modules that start or follow Ganeti jobs.
+
+    ``DOCUMENTATION`` (``wait_timeout``) goes with every such module;
+    ``WAIT`` (``wait``) only with those that can return before their jobs end.
+    """
 
     DOCUMENTATION = r"""
 options:
-  wait:
-    description:
-      - Wait for the Ganeti jobs the module starts to finish, and fail if one of them fails.
-      - With V(false) the module returns as soon as the jobs are submitted; their ids are in RV(job_ids)
-        and M(ganeti.fleet.job) can wait for them later.
-      - Waiting needs a RAPI user with C(write) access (Ganeti restricts C(/2/jobs/ID/wait) to such users).
-    type: bool
-    default: true
   wait_timeout:
     description:
-      - How many seconds to wait for each job when O(wait=true).
+      - How many seconds to wait for each Ganeti job the module follows.
       - When the time is up the module fails and reports the job id; the job itself keeps running.
+      - Waiting needs a RAPI user with C(write) access (Ganeti restricts C(/2/jobs/ID/wait) to such users).
     type: int
-    default: 600
+    default: 1800
+"""
+
+    WAIT = r"""
+options:
+  wait:
+    description:
+      - Wait for the Ganeti jobs the module starts to finish (each for at most O(wait_timeout) seconds), and fail
+        if one of them fails.
+      - With V(false) the module returns as soon as the jobs are submitted; their ids are in RV(job_ids)
+        and M(ganeti.fleet.job) can wait for them later.
+    type: bool
+    default: true
 """

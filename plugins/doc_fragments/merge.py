@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """The target cluster's connection, for the cluster merge modules."""
+    """What the cluster merge modules share: the target cluster's connection, and where they run."""
 
     DOCUMENTATION = r"""
 options:
@@ -42,4 +42,9 @@ options:
         description: Seconds for each HTTP request.
         type: int
         default: 60
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
 """

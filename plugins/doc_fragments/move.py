@@ -7,7 +7,11 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Options of the modules that plan or run an inter-cluster move."""
+    """Options of the modules that plan or run an inter-cluster move.
+
+    The move options (name ... start) document ``_move_plan.MOVE_OPTIONS``;
+    a unit test keeps the two in step.
+    """
 
     DOCUMENTATION = r"""
 options:
@@ -17,7 +21,7 @@ options:
         an environment variable C(GANETI_SOURCE_RAPI_*) (for example E(GANETI_SOURCE_RAPI_URL)).
     type: dict
     required: true
-    suboptions:
+    suboptions: &connection
       rapi_url:
         description: RAPI URL, for example C(https://cluster.example.org:5080).
         type: str
@@ -35,7 +39,7 @@ options:
         type: bool
         default: true
       verify_hostname:
-        description: Check that the certificate is issued to the host name of O(source.rapi_url); the CA is verified either way.
+        description: Check that the certificate is issued to the host name of the URL; the CA is verified either way.
         type: bool
         default: true
       timeout:
@@ -48,35 +52,17 @@ options:
         C(GANETI_DEST_RAPI_*) (for example E(GANETI_DEST_RAPI_URL)).
     type: dict
     required: true
-    suboptions:
-      rapi_url:
-        description: RAPI URL, for example C(https://cluster.example.org:5080).
-        type: str
-      rapi_user:
-        description: RAPI user with write access.
-        type: str
-      rapi_password:
-        description: Its password.
-        type: str
-      ca_path:
-        description: PEM file of the cluster's RAPI certificate (or its CA).
-        type: path
-      validate_certs:
-        description: Verify the RAPI certificate.
-        type: bool
-        default: true
-      verify_hostname:
-        description: Check that the certificate is issued to the host name of O(destination.rapi_url); the CA is verified either way.
-        type: bool
-        default: true
-      timeout:
-        description: Seconds for each HTTP request.
-        type: int
-        default: 60
+    suboptions: *connection
+  request:
+    description:
+      - The options of the move (O(name), O(new_name), O(primary_node) ... O(start), as documented here) in one
+        dict, as the C(ganeti.fleet.instance_move) role and the C(ganeti.fleet.move_instances) playbook pass them.
+      - A key given here takes precedence over the option of the same name. Each key is checked like that option;
+        any other key fails the task, naming the key and the options a move has.
+    type: dict
   name:
-    description: Name of the instance on the source cluster.
+    description: Name of the instance on the source cluster. Required, here or as the key C(name) of O(request).
     type: str
-    required: true
   new_name:
     description: Name on the destination (default O(name)).
     type: str

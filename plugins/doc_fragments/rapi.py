@@ -7,7 +7,13 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Connection options shared by every module talking to Ganeti RAPI."""
+    """The RAPI connection options (``connection.rapi_argument_spec``), documented once.
+
+    ``DOCUMENTATION`` is the module form; ``PLUGINS`` adds what a plugin reads
+    its options from (environment variables) and must come first in the
+    plugin's ``extends_documentation_fragment``: the fragment listed first
+    wins on the keys both set, and a plugin's ``rapi_url`` is not required.
+    """
 
     DOCUMENTATION = r"""
 options:
@@ -22,14 +28,14 @@ options:
   rapi_user:
     description:
       - RAPI user name (HTTP basic authentication), as listed in the cluster's RAPI users file.
-      - Read-only modules work with a user without the C(write) option, unless noted otherwise.
-        Modules that start jobs need a user with C(write) access.
+      - Modules that only read, and the inventory plugin, work with a user without the C(write) option,
+        unless noted otherwise. Modules that start jobs need a user with C(write) access.
       - If not set, the value of the E(GANETI_RAPI_USER) environment variable is used.
-      - Required together with O(rapi_password).
+      - Give it together with O(rapi_password).
     type: str
   rapi_password:
     description:
-      - Password of O(rapi_user).
+      - Password of O(rapi_user). It is never logged.
       - If not set, the value of the E(GANETI_RAPI_PASSWORD) environment variable is used.
     type: str
   ca_path:
@@ -69,8 +75,8 @@ options:
 requirements:
   - requests
 notes:
-  - The module talks to RAPI over HTTPS from the host it runs on, usually the controller
-    (a play on C(localhost), or tasks delegated to it).
+  - RAPI is reached over HTTPS from the host that runs the module, usually the controller
+    (a play on C(localhost), or tasks delegated to it); an inventory source reads it from the controller.
   - Requests that are safe to repeat (reads, and any request whose connection was refused)
     are retried up to three times with a short, growing delay.
 seealso:
@@ -85,4 +91,32 @@ attributes:
     support: full
     membership:
       - ganeti.fleet.rapi
+"""
+
+    # The plugin form: where each option is read from; descriptions, types and
+    # defaults come from DOCUMENTATION.
+    PLUGINS = r"""
+options:
+  rapi_url:
+    required: false
+    env:
+      - name: GANETI_RAPI_URL
+  rapi_user:
+    env:
+      - name: GANETI_RAPI_USER
+  rapi_password:
+    env:
+      - name: GANETI_RAPI_PASSWORD
+  ca_path:
+    env:
+      - name: GANETI_RAPI_CA_PATH
+  validate_certs:
+    env:
+      - name: GANETI_RAPI_VALIDATE_CERTS
+  verify_hostname:
+    env:
+      - name: GANETI_RAPI_VERIFY_HOSTNAME
+  timeout:
+    env:
+      - name: GANETI_RAPI_TIMEOUT
 """

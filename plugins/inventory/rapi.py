@@ -23,10 +23,11 @@ description:
   - "The inventory source must be a YAML file whose name ends in C(ganeti.yml), C(ganeti.yaml),
     C(rapi.yml) or C(rapi.yaml), for example C(inventory/prod.ganeti.yml), with C(plugin: ganeti.fleet.rapi)."
 extends_documentation_fragment:
+  # first, so that its entries (environment variables; rapi_url not required) win
+  - ganeti.fleet.rapi.plugins
+  - ganeti.fleet.rapi
   - constructed
   - inventory_cache
-requirements:
-  - requests
 options:
   plugin:
     description: Marks the file as a source for this plugin.
@@ -34,71 +35,10 @@ options:
     required: true
     choices:
       - ganeti.fleet.rapi
-  rapi_url:
-    description:
-      - URL of the cluster's remote API, for example V(https://cluster.example.org:5080).
-      - A bare host name is accepted; the scheme then defaults to C(https) and the port to C(5080).
-      - Use the cluster name, which follows the master, rather than a node name.
-      - Ignored when O(clusters) is set.
-      - May be a Jinja2 template.
-    type: str
-    env:
-      - name: GANETI_RAPI_URL
-  rapi_user:
-    description:
-      - RAPI user name (HTTP basic authentication). Read access is enough.
-      - With O(clusters), the default for entries that do not set it.
-      - May be a Jinja2 template.
-    type: str
-    env:
-      - name: GANETI_RAPI_USER
-  rapi_password:
-    description:
-      - Password of O(rapi_user). It is never logged.
-      - With O(clusters), the default for entries that do not set it.
-      - May be a Jinja2 template (for example a lookup) or a vaulted string.
-    type: str
-    env:
-      - name: GANETI_RAPI_PASSWORD
-  ca_path:
-    description:
-      - PEM file with the CA certificate, or the self-signed certificate, the RAPI certificate is checked against.
-      - For a cluster with Ganeti's self-signed certificate, this is the certificate part of
-        C(/var/lib/ganeti/rapi.pem) on the master node.
-      - When not set, the system's CA bundle is used.
-      - With O(clusters), the default for entries that do not set it.
-    type: path
-    env:
-      - name: GANETI_RAPI_CA_PATH
-  validate_certs:
-    description:
-      - Verify the RAPI server's TLS certificate. V(false) turns off all verification; use it only on test clusters.
-      - With O(clusters), the default for entries that do not set it.
-    type: bool
-    default: true
-    env:
-      - name: GANETI_RAPI_VALIDATE_CERTS
-  verify_hostname:
-    description:
-      - Check that the RAPI certificate was issued for the host name in the URL.
-      - V(false) accepts Ganeti's stock certificate (issued to C(ganeti.example.com)); the certificate chain
-        is still verified against O(ca_path).
-      - With O(clusters), the default for entries that do not set it.
-    type: bool
-    default: true
-    env:
-      - name: GANETI_RAPI_VERIFY_HOSTNAME
-  timeout:
-    description:
-      - Timeout in seconds for each HTTP request to RAPI.
-      - With O(clusters), the default for entries that do not set it.
-    type: int
-    default: 60
-    env:
-      - name: GANETI_RAPI_TIMEOUT
   clusters:
     description:
       - Several clusters in one inventory source, each given by its own connection options.
+      - Without it, the source reads the one cluster of O(rapi_url), which is then required.
       - When set, O(rapi_url) is ignored, and the other top-level connection options (and so their
         environment variables) are the defaults for every entry.
       - An instance name found on more than one cluster is added once, from the first cluster listing
@@ -149,9 +89,8 @@ notes:
   - "With O(cache=true) the RAPI answers are cached per cluster URL; C(--flush-cache) or
     C(meta: refresh_inventory) reads the clusters again."
   - Errors (connection, TLS, authentication) stop the source with a message naming the cluster URL and the cause.
-seealso:
-  - ref: ansible_collections.ganeti.fleet.docsite.connection_guide
-    description: Connecting to Ganeti RAPI, credentials, certificates and AWX.
+  - O(rapi_url), O(rapi_user), O(rapi_password) and O(ca_path), at the top level and in O(clusters), may be
+    Jinja2 templates (for example a lookup); O(rapi_password) may be a vaulted string.
 """
 
 EXAMPLES = r"""
@@ -211,16 +150,14 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.connection import DEFAULT_TIMEOUT
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import DEFAULT_TIMEOUT, RAPI_OPTION_NAMES
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
 #: File name endings accepted by :meth:`InventoryModule.verify_file`.
 FILE_ENDINGS = ("ganeti.yml", "ganeti.yaml", "rapi.yml", "rapi.yaml")
 
-#: Connection options, at the top level and in every entry of ``clusters``.
-CONNECTION_OPTIONS = ("rapi_url", "rapi_user", "rapi_password", "ca_path", "validate_certs",
-                      "verify_hostname", "timeout")
+#: Options that may be Jinja2 templates (and, as strings, vaulted values).
 _TEMPLATED_OPTIONS = ("rapi_url", "rapi_user", "rapi_password", "ca_path")
 
 #: Instance fields kept from the bulk answer (and in the cache).
@@ -305,7 +242,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _cluster_options(self):
         """Return the connection options of every cluster (a list of dicts)."""
-        defaults = dict((name, self.get_option(name)) for name in CONNECTION_OPTIONS)
+        defaults = dict((name, self.get_option(name)) for name in RAPI_OPTION_NAMES)
         entries = self.get_option("clusters")
         if not entries:
             if not defaults["rapi_url"]:
@@ -320,11 +257,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not isinstance(entry, dict):
                 raise AnsibleParserError("ganeti.fleet.rapi: %s must be a dictionary of connection options"
                                          % where)
-            unknown = sorted(set(entry) - set(CONNECTION_OPTIONS))
+            unknown = sorted(set(entry) - set(RAPI_OPTION_NAMES))
             if unknown:
                 raise AnsibleParserError("ganeti.fleet.rapi: %s has unknown option(s) %s (known: %s)"
                                          % (where, ", ".join(to_text(name) for name in unknown),
-                                            ", ".join(CONNECTION_OPTIONS)))
+                                            ", ".join(RAPI_OPTION_NAMES)))
             if not entry.get("rapi_url"):
                 raise AnsibleParserError("ganeti.fleet.rapi: %s has no rapi_url" % where)
             options = dict(defaults)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Cluster domain secret handling on a Ganeti master node.
+"""Cluster domain secret handling on a Ganeti master node. Internal use only.
 
 Clusters can move instances between them only when they share the cluster
 domain secret (``/var/lib/ganeti/cluster-domain-secret``): every handshake,
@@ -26,9 +26,18 @@ import os
 import re
 import secrets
 
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR, atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
+    DATA_DIR,
+    read_bytes,
+    redistribute,
+    rewrite_file,
+    run_checked,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 SECRET_FILE = os.path.join(DATA_DIR, "cluster-domain-secret")
+#: What Ganeti gives a new secret file (mode, user, group).
+SECRET_FILE_OWNERSHIP = (0o400, 0, 0)
 
 #: Label keyed with the secret to make its fingerprint (changing it changes
 #: every fingerprint, so it is versioned).
@@ -50,7 +59,7 @@ _BLOCK_RE = re.compile(r"^-+\nnode: (?P<node>\S+)\n(?P<output>.*?)\nreturn code 
                        re.M | re.S)
 
 
-class DomainSecretError(Exception):
+class DomainSecretError(FleetError):
     """The secret cannot be set or verified; the message never contains it."""
 
 
@@ -126,29 +135,12 @@ def node_checksums(run, path=SECRET_FILE):
     return sums
 
 
-def stat_for_new_file(path):
-    """(mode, uid, gid) for the secret file: the existing file's, or Ganeti's default."""
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return 0o400, 0, 0
-    return stat.st_mode & 0o7777, stat.st_uid, stat.st_gid
-
-
-def read_file(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 class State:
     """The secret on the master and how the online nodes compare."""
 
     def __init__(self, run, path=SECRET_FILE):
         self.path = path
-        self.data = read_file(path)
+        self.data = read_bytes(path)
         self.secret = parse_secret_file(self.data)
         self.checksum = sha256_hex(self.data) if self.data is not None else None
         self.nodes = node_checksums(run, path)
@@ -187,44 +179,42 @@ class Plan:
         return fingerprint(self.desired)
 
 
-def _check(run, argv, data=None, what=None):
-    rc, out, err = run(argv, data=data)
-    if rc != 0:
-        detail = (err or out).strip()[-1000:]
-        raise DomainSecretError("%s failed (rc=%s): %s" % (what or " ".join(argv[:2]), rc, detail))
-    return out
+def planned_steps(plan, method=METHOD_REDISTRIBUTE):
+    """The steps :func:`apply` takes for PLAN (what check mode reports)."""
+    steps = []
+    if plan.write:
+        steps.append("renew-crypto" if method == METHOD_RENEW_CRYPTO else "write")
+    if plan.distribute and not (plan.write and method == METHOD_RENEW_CRYPTO):
+        steps.append("redist-conf")
+    return steps
 
 
 def apply(plan, run, method=METHOD_REDISTRIBUTE):
     """Carry out PLAN; return the list of steps taken (for the result)."""
-    steps = []
-    state = plan.state
-    if plan.write and method == METHOD_RENEW_CRYPTO:
+    steps = planned_steps(plan, method)
+    path = plan.state.path
+    if "renew-crypto" in steps:
         # The secret goes through a pipe: no file other than Ganeti's own
         # ever holds it. '--new-confd-hmac-key' is needed on 3.0.x, where
         # '--cluster-domain-secret' alone reports success and does nothing.
-        _check(run, ["gnt-cluster", "renew-crypto", "-f", "--cluster-domain-secret=/dev/stdin",
-                     "--new-confd-hmac-key"], data=file_content(plan.desired),
-               what="gnt-cluster renew-crypto")
-        steps.append("renew-crypto")
-        if parse_secret_file(read_file(state.path)) != plan.desired:
+        run_checked(run, ["gnt-cluster", "renew-crypto", "-f", "--cluster-domain-secret=/dev/stdin",
+                          "--new-confd-hmac-key"], "gnt-cluster renew-crypto", data=file_content(plan.desired),
+                    error=DomainSecretError)
+        if parse_secret_file(read_bytes(path)) != plan.desired:
             raise DomainSecretError(
                 "gnt-cluster renew-crypto reported success but %s does not hold the new secret "
                 "(the Ganeti 3.0 defect where renew-crypto ignores --cluster-domain-secret); use "
-                "method=redistribute" % state.path)
-    elif plan.write:
-        mode, uid, gid = stat_for_new_file(state.path)
-        atomic_write(state.path, file_content(plan.desired), mode, uid, gid)
-        steps.append("write")
-    if plan.distribute and not (plan.write and method == METHOD_RENEW_CRYPTO):
-        _check(run, ["gnt-cluster", "redist-conf"], what="gnt-cluster redist-conf")
-        steps.append("redist-conf")
+                "method=redistribute" % path)
+    if "write" in steps:
+        rewrite_file(path, file_content(plan.desired), SECRET_FILE_OWNERSHIP)
+    if "redist-conf" in steps:
+        redistribute(run, error=DomainSecretError)
     return steps
 
 
 def verify(run, path=SECRET_FILE, expected_secret=None):
     """Check that every online node holds the master's file; return {node: bool}."""
-    data = read_file(path)
+    data = read_bytes(path)
     secret = parse_secret_file(data)
     if expected_secret is not None and secret != expected_secret:
         raise DomainSecretError("%s on the master does not hold the expected secret "

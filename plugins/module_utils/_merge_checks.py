@@ -3,23 +3,35 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Cluster merge: what each cluster holds, what would clash, and whether anything was lost.
+"""Cluster merge: what each cluster holds, what would clash, what was lost. Internal use only.
 
 Everything here works on plain data read over RAPI (:func:`read_cluster`), so
 that the pre-flight and the verification are unit-tested without a cluster:
 
 - :func:`preflight` compares a target cluster with the clusters merged into it
   and returns findings (errors and warnings, each naming the objects) and a
-  plan (group mapping, nodes and instances of each merged cluster);
+  plan (group mapping, nodes and instances of each merged cluster, and the
+  tags the merge writes, so that roles never spell them);
 - :func:`snapshot` records the inventory a merge must preserve, and
   :func:`compare_snapshot` lists what is missing or changed afterwards.
 """
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import TAG_SOURCE, in_parallel
-from ansible_collections.ganeti.fleet.plugins.module_utils._transport import quote_name
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
+    TAG_MERGE_NODE,
+    TAG_MERGED,
+    TAG_MERGING,
+    TAG_SOURCE,
+    TAG_TRANSFER_FIX,
+    tag_values,
+)
+
+#: The ``target`` option of the merge modules: the connection to the cluster that stays.
+TARGET_OPTION = dict(type="dict", required=True, options=connection_suboptions("GANETI_TARGET_RAPI_"))
 
 STRATEGIES = ("move", "in_place")
 GROUP_POLICIES = ("error", "rename", "merge")
@@ -55,38 +67,38 @@ def _query(client, resource, fields):
     return [{field: cell[1] for field, cell in zip(fields, row)} for row in answer.get("data") or []]
 
 
-MERGING_TAG = "ganeti-fleet:merging:%s"
-MERGED_TAG = "ganeti-fleet:merged:%s"
-#: Node of a merged cluster still to join the target, and its target group;
-#: kept on the target so that a merge interrupted after the merged cluster
-#: was taken apart can finish.
-MERGE_NODE_TAG = "ganeti-fleet:merge-node:%s:%s:%s"
+#: What every merge-node tag starts with; the rest is ``CLUSTER:NODE:GROUP``.
+_MERGE_NODE_PREFIX = TAG_MERGE_NODE.split("%s", 1)[0]
 
 
 def merge_state(target_tags, cluster_name):
     """``merged``, ``in_progress`` or ``pending``: what the target's tags say of CLUSTER_NAME."""
-    if MERGED_TAG % cluster_name in target_tags:
+    if TAG_MERGED % cluster_name in target_tags:
         return "merged"
-    if MERGING_TAG % cluster_name in target_tags:
+    if TAG_MERGING % cluster_name in target_tags:
         return "in_progress"
     return "pending"
 
 
 def pending_nodes(target_tags, cluster_name):
-    """Nodes of CLUSTER_NAME recorded on the target as still to join it: {node: group}."""
-    prefix = "ganeti-fleet:merge-node:%s:" % cluster_name
+    """Nodes of CLUSTER_NAME recorded on the target as still to join it: {node: group}.
+
+    The target keeps these tags so that a merge interrupted after the merged
+    cluster was taken apart can finish.
+    """
     nodes = {}
-    for tag in target_tags:
-        if tag.startswith(prefix) and ":" in tag[len(prefix):]:
-            node, group = tag[len(prefix):].rsplit(":", 1)
+    for value in tag_values(target_tags, _MERGE_NODE_PREFIX):
+        cluster, _sep, node_group = value.partition(":")
+        if cluster == cluster_name and ":" in node_group:
+            node, group = node_group.rsplit(":", 1)
             nodes[node] = group
     return nodes
 
 
 def record_tags(cluster_name, node_groups):
     """Tags that record on the target a merge in progress: the cluster, and each node with its group."""
-    return [MERGING_TAG % cluster_name] + sorted(
-        MERGE_NODE_TAG % (cluster_name, node, group) for node, group in node_groups.items())
+    return [TAG_MERGING % cluster_name] + sorted(
+        TAG_MERGE_NODE % (cluster_name, node, group) for node, group in node_groups.items())
 
 
 def read_cluster(client):
@@ -102,7 +114,7 @@ def read_cluster(client):
     for node in nodes:
         node.setdefault("group", group_names.get(node.get("group.uuid")))
     try:
-        oses = client.get("/2/os") or []
+        oses = client.list_os_names()
     except RapiError:
         # Listing OSes needs every node to answer; unknown is reported, not fatal.
         oses = None
@@ -119,6 +131,15 @@ def read_cluster(client):
 
 def _finding(severity, check, message, objects=()):
     return {"severity": severity, "check": check, "message": message, "objects": sorted(set(objects))}
+
+
+def _name_clash(owners, name, cluster, check, what, fix=""):
+    """A finding when NAME already belongs to another cluster in OWNERS; else NAME is recorded as CLUSTER's."""
+    owner = owners.setdefault(name, cluster)
+    if owner == cluster:
+        return []
+    message = "%s %s exists in %s and in %s." % (what, name, cluster, owner)
+    return [_finding("error", check, message + (" " + fix if fix else ""), [name])]
 
 
 def _cluster_name(data):
@@ -239,12 +260,10 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
     Returns ``{"findings": [...], "plan": {...}}``. Nothing is changed anywhere;
     an ``error`` finding means the merge must not start.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError("unknown strategy %r" % strategy)
-    if group_policy not in GROUP_POLICIES:
-        raise ValueError("unknown group policy %r" % group_policy)
-    if parameter_policy not in PARAMETER_POLICIES:
-        raise ValueError("unknown parameter policy %r" % parameter_policy)
+    for what, value, known in (("merge strategy", strategy, STRATEGIES), ("group policy", group_policy, GROUP_POLICIES),
+                               ("parameter policy", parameter_policy, PARAMETER_POLICIES)):
+        if value not in known:
+            raise FleetError("unknown %s %r (expected one of %s)" % (what, value, ", ".join(known)))
     findings = []
     target_name = _cluster_name(target)
     t_info = target["info"]
@@ -288,6 +307,7 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
                 "node_groups": nodes, "instances": [], "running_instances": [], "group_map": {},
                 "new_groups": sorted(set(nodes.values()) - set(_group_names(target))),
                 "record_tags": record_tags(source_name, nodes),
+                "merged_tag": TAG_MERGED % source_name,
             })
             continue
         s_info = source["info"]
@@ -317,13 +337,8 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             name = instance["name"]
             if name in ours:
                 continue
-            if name in instance_owner:
-                findings.append(_finding(
-                    "error", "instance-name",
-                    "Instance %s exists in %s and in %s. Rename one of them first (gnt-instance rename)."
-                    % (name, source_name, instance_owner[name]), [name]))
-            else:
-                instance_owner[name] = source_name
+            findings.extend(_name_clash(instance_owner, name, source_name, "instance-name", "Instance",
+                                        "Rename one of them first (gnt-instance rename)."))
             for nic in _instance_nics(instance):
                 owner = mac_owner.get(nic["mac"])
                 if owner:
@@ -365,12 +380,7 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
 
         for node in source["nodes"]:
             name = node["name"]
-            if name in node_owner:
-                findings.append(_finding(
-                    "error", "node-name",
-                    "Node %s is in %s and in %s." % (name, source_name, node_owner[name]), [name]))
-            else:
-                node_owner[name] = source_name
+            findings.extend(_name_clash(node_owner, name, source_name, "node-name", "Node"))
             if node.get("offline"):
                 findings.append(_finding(
                     "error", "node-offline",
@@ -379,13 +389,8 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
 
         for network in source["networks"]:
             name = network["name"]
-            if name in network_owner:
-                findings.append(_finding(
-                    "error", "network-name",
-                    "Network %s exists in %s and in %s. Rename or remove one of them first."
-                    % (name, source_name, network_owner[name]), [name]))
-            else:
-                network_owner[name] = source_name
+            findings.extend(_name_clash(network_owner, name, source_name, "network-name", "Network",
+                                        "Rename or remove one of them first."))
 
         used_templates = {i.get("disk_template") for i in source["instances"]} - {None}
         findings.extend(_compare_parameters(target, source, strategy, parameter_policy, source_name, used_templates))
@@ -409,6 +414,7 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             "online_nodes": sorted(n["name"] for n in source["nodes"] if not n.get("offline")),
             "node_groups": node_groups,
             "record_tags": record_tags(source_name, node_groups),
+            "merged_tag": TAG_MERGED % source_name,
             "instances": sorted(i["name"] for i in source["instances"]),
             "running_instances": sorted(i["name"] for i in source["instances"] if _running(i)),
             "group_map": group_map,
@@ -425,6 +431,7 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             "default_iallocator": t_info.get("default_iallocator"),
         },
         "sources": plan_sources,
+        "transfer_fix_tag": TAG_TRANSFER_FIX,
     }
     findings.sort(key=lambda f: (f["severity"] != "error", f["check"], f["message"]))
     return {"findings": findings, "plan": plan}
@@ -575,8 +582,7 @@ def disk_locations(client, cluster_name, names):
     Reads Ganeti's static instance data (one job per instance, submitted
     together; no node is contacted).
     """
-    jobs = [(name, client.submit("GET", "/2/instances/%s/info" % quote_name(name), query={"static": 1}))
-            for name in names]
+    jobs = [(name, client.query_instance(name)) for name in names]
     locations = []
     for name, job_id in jobs:
         result = client.wait_for_job(job_id)

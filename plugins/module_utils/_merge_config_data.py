@@ -3,14 +3,15 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Offline merge of Ganeti 3.0 cluster configurations (``config.data``), for in-place merges.
+"""Offline merge of Ganeti 3.0 cluster configurations (``config.data``). Internal use only.
 
-This is the configuration step of design 2.1's cluster merge, written for the
-Ganeti 3.0 format: disks are top-level objects referenced by UUID from the
-instances, node groups and networks are referenced by UUID from nodes, NICs
-and groups, and the configuration daemon (wconfd) owns the file while it runs.
+The configuration step of design 2.1's cluster merge (in-place merges),
+written for the Ganeti 3.0 format: disks are top-level objects referenced by
+UUID from the instances, node groups and networks are referenced by UUID
+from nodes, NICs and groups, and the configuration daemon (wconfd) owns the
+file while it runs.
 
-Plain Python, no Ansible imports. Everything here works on parsed JSON
+No Ansible imports. Everything here works on parsed JSON
 (dicts) and never touches a file, except :func:`load` and :func:`dump`.
 """
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 import copy
 import json
 import time
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 GROUP_POLICIES = ("error", "rename", "merge")
 PARAMETER_POLICIES = ("strict", "warn")
@@ -56,16 +59,22 @@ _STORAGE_DIR_TEMPLATES = {"file_storage_dir": "file", "shared_file_storage_dir":
                           "gluster_storage_dir": "gluster"}
 
 
-class MergeRefused(Exception):
-    """The configurations cannot be merged as asked; nothing was changed.
+class MergeRefused(FleetError):
+    """The configurations cannot be merged into the cluster TARGET as asked; nothing was changed.
 
-    ``problems`` lists one human-readable sentence per clash, each naming the
-    object, the cause and the fix.
+    ``problems`` (also a key of the failed task's result) lists one
+    human-readable sentence per clash, each naming the object, the cause and
+    the fix.
     """
 
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("the configurations cannot be merged: " + "; ".join(self.problems))
+    def __init__(self, target, problems):
+        problems = list(problems)
+        super().__init__("refusing to merge into %s, nothing was changed: %s" % (target, "; ".join(problems)),
+                         problems=problems)
+
+    @property
+    def problems(self):
+        return self.details["problems"]
 
 
 def load(path):
@@ -314,9 +323,9 @@ class PortAllocator:
             return pool.pop()
         port = max(int(self.cluster.get("highest_used_port") or 0), FIRST_DRBD_PORT - 1) + 1
         if port > LAST_DRBD_PORT:
-            raise MergeRefused(["the target %s has no free DRBD port left (highest used %d, last"
-                                " %d, empty port pool)" % (self.cluster["cluster_name"], port - 1,
-                                                           LAST_DRBD_PORT)])
+            name = self.cluster["cluster_name"]
+            raise MergeRefused(name, ["the target %s has no free DRBD port left (highest used %d, last"
+                                      " %d, empty port pool)" % (name, port - 1, LAST_DRBD_PORT)])
         self.cluster["highest_used_port"] = port
         return port
 
@@ -482,7 +491,7 @@ def merge(target, sources, group_policy="error", parameter_policy="strict", grou
             seen["nodegroups"][new_name] = name
         todo.append((source, mapping))
     if problems:
-        raise MergeRefused(problems)
+        raise MergeRefused(cluster_name(target), problems)
     if not todo:
         return None, report
     merged = copy.deepcopy(target)

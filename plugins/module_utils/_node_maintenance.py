@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Node maintenance: which instances can leave a node, how, and the records kept in tags.
+"""Internal use only: which instances can leave a node, how, and the records node maintenance keeps in tags.
 
 Pure functions, no I/O.
 
@@ -15,19 +15,19 @@ instance is live-migrated; a stopped one is failed over (for a stopped
 instance that only changes its primary node). ``file`` and ``plain``
 instances cannot move.
 
-Records, as tags:
+Records, as tags (named in ``tags``):
 
-* node tag ``ganeti-fleet:maintenance-previous-role:ROLE``: the role the node
-  had before it was taken out of service, restored when it comes back;
-* instance tag ``ganeti-fleet:maintenance-moved-from:NODE``: the instance was
-  moved off NODE for its maintenance, and moves back on a rebalance.
+* node tag :data:`~tags.TAG_PREVIOUS_ROLE` + ROLE: the role the node had
+  before it was taken out of service, restored when it comes back
+  (:func:`role_record` tells the node_maintenance role both);
+* instance tag :data:`~tags.TAG_MOVED_FROM` + NODE: the instance was moved
+  off NODE for its maintenance, and moves back on a rebalance.
 """
 
 from __future__ import annotations
 
-TAG_PREFIX = "ganeti-fleet:"
-TAG_PREVIOUS_ROLE = TAG_PREFIX + "maintenance-previous-role:"
-TAG_MOVED_FROM = TAG_PREFIX + "maintenance-moved-from:"
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_role import ROLES, role_of
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_MOVED_FROM, TAG_PREVIOUS_ROLE, tag_values
 
 #: Disk templates whose instances can be migrated or failed over
 #: (``constants.DTS_MIRRORED`` of Ganeti 3.0).
@@ -38,26 +38,29 @@ MOVABLE_TEMPLATES = INTERNAL_MIRROR | EXTERNAL_MIRROR
 MIGRATE = "migrate"
 FAILOVER = "failover"
 
-ROLE_BY_LETTER = {"M": "master", "C": "master-candidate", "R": "regular", "D": "drained", "O": "offline"}
-RESTORABLE_ROLES = ("master-candidate", "regular", "drained", "offline")
 
+def role_record(node):
+    """The role of NODE (a ``GET /2/nodes`` dict) and its maintenance record.
 
-def previous_role_tag(role):
-    return TAG_PREVIOUS_ROLE + role
+    :returns: dict with ``role`` (the node's role now), ``record_tag`` (the
+        tag that records that role), ``recorded_role`` (the role recorded
+        when the node was taken out of service, or ``None``) and
+        ``record_tags`` (the node's tags recording a role).
+    """
+    role = role_of(node)
+    roles_by_tag = dict((TAG_PREVIOUS_ROLE + restorable, restorable) for restorable in ROLES)
+    tags = [tag for tag in node.get("tags") or [] if tag in roles_by_tag]
+    return {"role": role, "record_tag": TAG_PREVIOUS_ROLE + role,
+            "recorded_role": roles_by_tag[tags[0]] if tags else None, "record_tags": tags}
 
 
 def moved_from_tag(node):
     return TAG_MOVED_FROM + node
 
 
-def recorded_roles(tags):
-    """Roles recorded in a node's tags (normally zero or one)."""
-    return [tag[len(TAG_PREVIOUS_ROLE):] for tag in tags or [] if tag.startswith(TAG_PREVIOUS_ROLE)]
-
-
 def moved_from(tags):
     """Nodes an instance was moved off for maintenance, from its tags."""
-    return [tag[len(TAG_MOVED_FROM):] for tag in tags or [] if tag.startswith(TAG_MOVED_FROM)]
+    return tag_values(tags, TAG_MOVED_FROM)
 
 
 def is_running(instance):
@@ -92,7 +95,7 @@ def placement(instance, target_node=None, iallocator=None):
 
 
 def move_body(instance, method, target_node=None, iallocator=None, migration_mode=None,
-              allow_failover=False, shutdown_timeout=None, dry_run=False):
+              allow_failover=False, shutdown_timeout=None):
     """Body of ``PUT /2/instances/NAME/migrate`` or ``.../failover``."""
     body = placement(instance, target_node, iallocator)
     if method == MIGRATE:
@@ -101,8 +104,6 @@ def move_body(instance, method, target_node=None, iallocator=None, migration_mod
         body["allow_failover"] = bool(allow_failover)
     elif shutdown_timeout is not None:
         body["shutdown_timeout"] = shutdown_timeout
-    if dry_run:
-        body["dry_run"] = True
     return body
 
 

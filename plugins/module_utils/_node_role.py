@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Node roles and flags: a model of Ganeti's rules and the planning of changes.
+"""Internal use only: node roles and flags, a model of Ganeti's rules and the planning of changes.
 
 Pure functions, no I/O. The rules are those of Ganeti 3.0's
 ``LUNodeSetParams`` and of the configuration's candidate pool:
@@ -31,6 +31,8 @@ following step. :func:`plan` runs the same loop on a model of the cluster
 from __future__ import annotations
 
 import copy
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 MASTER = "master"
 MASTER_CANDIDATE = "master-candidate"
@@ -67,7 +69,7 @@ MASTER_FAILOVER_HINT = (
     "there over SSH), then manage this node's role")
 
 
-class NodeRoleError(Exception):
+class NodeRoleError(FleetError):
     """A request Ganeti would refuse, or one that cannot be reached; the message says why."""
 
 
@@ -400,20 +402,15 @@ def role_changes(before, after, exclude=()):
     return changes
 
 
-def step_request(step, dry_run=False):
-    """``(method, path_suffix, query, body)`` of the RAPI request for STEP.
+def modify_body(step):
+    """Body of ``POST /2/nodes/NAME/modify`` for STEP.
 
-    Role steps use ``PUT /2/nodes/NAME/role``, which has no dry run (its
-    ``dry-run`` query argument is ignored: the change is made). A dry run
-    therefore always goes through ``POST /2/nodes/NAME/modify`` with
-    ``dry_run`` in the body, the same opcode with the same flags.
+    Role steps go through ``PUT /2/nodes/NAME/role``, which has no dry run
+    (Ganeti ignores its ``dry-run`` query argument and makes the change);
+    their dry run is this request instead: the same opcode with the same
+    flags.
     """
-    if step["kind"] == "role" and not dry_run:
-        query = {"auto-promote": 1} if step["auto_promote"] else None
-        return "PUT", "role", query, step["role"]
     body = dict(step["op"])
     if step["auto_promote"]:
         body["auto_promote"] = True
-    if dry_run:
-        body["dry_run"] = True
-    return "POST", "modify", None, body
+    return body

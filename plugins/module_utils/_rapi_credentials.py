@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""RAPI access material: certificates, CA bundles and the RAPI users file.
+"""RAPI access material: certificates, CA bundles and the RAPI users file. Internal use only.
 
 Plain Python, no Ansible imports. Certificate handling needs the
 ``cryptography`` library (:data:`HAS_CRYPTOGRAPHY`); the users file helpers
@@ -21,21 +21,23 @@ import hashlib
 import ipaddress
 import os
 import re
+import socket
+import ssl
 import traceback
+from urllib.parse import urlsplit
 
+CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - exercised only without cryptography
-    HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+HAS_CRYPTOGRAPHY = CRYPTOGRAPHY_IMPORT_ERROR is None
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 #: Ganeti's RAPI certificate and key (one PEM file, key first).
 RAPI_CERT_FILE = os.path.join(DATA_DIR, "rapi.pem")
@@ -51,6 +53,8 @@ RAPI_DIR_OWNERSHIP = (0o750, "gnt-rapi", "gnt-masterd")
 STOCK_COMMON_NAME = "ganeti.example.com"
 
 USER_OPTIONS = ("read", "write")
+#: Ganeti's RAPI port.
+RAPI_PORT = 5080
 
 _PEM_BLOCK_RE = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.S)
@@ -59,7 +63,7 @@ _BUNDLE_HEADER = "# ganeti.fleet RAPI CA bundle; written by ganeti.fleet.rapi_ca
 _ENTRY_RE = re.compile(r"^# cluster: (?P<name>\S+)$")
 
 
-class AccessError(Exception):
+class AccessError(FleetError):
     """Invalid input or state; the message never holds a password or a key."""
 
 
@@ -98,6 +102,32 @@ def cert_pem(cert):
 def cert_fingerprint(cert):
     """SHA-256 fingerprint of the DER certificate, lower-case hex without colons."""
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def parse_endpoint(url):
+    """``(host, port)`` of a RAPI URL or ``host:port`` (port 5080 when not given)."""
+    text = url.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if not parts.hostname:
+        raise AccessError("%r has no host name" % url)
+    return parts.hostname, parts.port or RAPI_PORT
+
+
+def served_certificate(host, port=RAPI_PORT, timeout=10):
+    """The certificate a TLS server on HOST:PORT presents, as an x509 object.
+
+    Nothing is verified: callers pin or compare the fingerprint instead
+    (trust on first use).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der)
 
 
 def normalize_fingerprint(value):

@@ -3,9 +3,21 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Pure helpers for the info modules: pick named objects out of a bulk list."""
+"""Internal use only: pick named objects out of a RAPI bulk list, as the info and node modules do.
+
+Names match exactly, or by their first label (``web1`` matches
+``web1.example.org``) when that is unique, like Ganeti's command line tools.
+The ``selection`` doc fragment documents :func:`selection_argument_spec`.
+"""
 
 from __future__ import annotations
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+
+
+def selection_argument_spec():
+    """The ``name`` and ``names`` options of the info modules (mutually exclusive)."""
+    return dict(name=dict(type="str"), names=dict(type="list", elements="str"))
 
 
 def wanted_names(name=None, names=None):
@@ -22,10 +34,8 @@ def wanted_names(name=None, names=None):
 def select_by_name(objects, names=None, key="name"):
     """Return ``(selected, missing)`` from a bulk RAPI list.
 
-    ``names=None`` selects everything.  Names match exactly, or by their
-    first label (``web1`` matches ``web1.example.org``) when that is unique.
-    ``selected`` follows the order of ``names``; ``missing`` lists the names
-    that matched nothing.
+    ``names=None`` selects everything.  ``selected`` follows the order of
+    ``names``; ``missing`` lists the names that matched nothing.
     """
     objects = list(objects or [])
     if names is None:
@@ -49,3 +59,30 @@ def select_by_name(objects, names=None, key="name"):
         elif obj not in selected:
             selected.append(obj)
     return selected, missing
+
+
+def selected_result(objects, params, kind, url):
+    """The result of an info module: ``KINDs`` as selected by ``params``, and ``KIND`` with ``name``.
+
+    :raises FleetError: naming the unknown names (also as ``missing``).
+    """
+    selected, missing = select_by_name(objects, wanted_names(params["name"], params["names"]))
+    if missing:
+        raise FleetError("Unknown %s%s on %s: %s" % (kind, "s" if len(missing) > 1 else "", url, ", ".join(missing)),
+                         missing=missing)
+    result = {kind + "s": selected}
+    if params["name"]:
+        result[kind] = selected[0]
+    return result
+
+
+def find_one(objects, name, kind, url):
+    """The one object of a bulk list that NAME selects.
+
+    :raises FleetError: listing the names the cluster knows.
+    """
+    selected, missing = select_by_name(objects, [name])
+    if missing:
+        raise FleetError("unknown %s %s on %s (%ss: %s)" % (
+            kind, name, url, kind, ", ".join(sorted(obj["name"] for obj in objects))))
+    return selected[0]

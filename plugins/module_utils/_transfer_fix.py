@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Node-side fix for inter-cluster transfers on Ganeti 3.0.x.
+"""Node-side fix for inter-cluster transfers on Ganeti 3.0.x. Internal use only.
 
 Ganeti 3.0.0 to 3.0.2 (upstream issue ganeti/ganeti#1681) run the sending
 side of every disk transfer with ``socat ... openssl-commonname=ganeti.example.com``.
@@ -36,9 +36,7 @@ import os
 import re
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
-
-#: Cluster tag that marks a cluster whose nodes all carry the fix.
-FIX_TAG = "ganeti-fleet:transfer-fix"
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 #: Version of the transformation below (part of the backup metadata).
 FIX_REVISION = 1
@@ -133,7 +131,7 @@ _HELPER = (
 _VERSION_RE = re.compile(r"^RELEASE_VERSION\s*=\s*[\"']([^\"']+)[\"']", re.M)
 
 
-class TransferFixError(Exception):
+class TransferFixError(FleetError):
     """The fix cannot be applied or removed; the message says why and what to do."""
 
 
@@ -333,6 +331,13 @@ def remove_backup(backup_dir, release):
 
 def execute(plan, backup_dir=DEFAULT_BACKUP_DIR):
     """Carry out PLAN; return the backup path in use (None after a restore)."""
+    try:
+        return _execute(plan, backup_dir)
+    except OSError as err:
+        raise TransferFixError("%s: %s" % (plan.inspection.path, err)) from err
+
+
+def _execute(plan, backup_dir):
     inspection = plan.inspection
     known = KNOWN_RELEASES.get(inspection.release)
     if plan.action is None:

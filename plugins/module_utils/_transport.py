@@ -159,6 +159,7 @@ def http_error(response, url, user, method, path):
         url, method, path, status, message)
     return RapiError(text, **common)
 
+
 def tls_error(exc, url, ca_path, method, path):
     """The :class:`RapiError` for a failed TLS verification, naming the CA used and the fix."""
     if ca_path:

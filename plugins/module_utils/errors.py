@@ -15,6 +15,8 @@ errors only to report them.
 
 from __future__ import annotations
 
+import contextlib
+
 
 class FleetError(Exception):
     """An error with a complete message and result details for ``fail_json``.
@@ -68,19 +70,11 @@ class RapiError(FleetError):
                  explain=None, job_id=None, job_status=None, summary=None, opresult=None,
                  error_class=None, error_message=None, error_code=None, log=None, timed_out=False):
         super().__init__(message)
-        self.kind = kind
-        self.url = url
-        self.method = method
-        self.path = path
-        self.status_code = status_code
-        self.explain = explain
+        self.kind, self.url, self.method, self.path = kind, url, method, path
+        self.status_code, self.explain = status_code, explain
         self.job_id = None if job_id is None else str(job_id)
-        self.job_status = job_status
-        self.summary = summary
-        self.opresult = opresult
-        self.error_class = error_class
-        self.error_message = error_message
-        self.error_code = error_code
+        self.job_status, self.summary, self.opresult = job_status, summary, opresult
+        self.error_class, self.error_message, self.error_code = error_class, error_message, error_code
         self.log = list(log or [])
         self.timed_out = timed_out
 
@@ -118,3 +112,17 @@ class RapiError(FleetError):
                 code=self.error_code,
             )
         return result
+
+
+@contextlib.contextmanager
+def error_context(context):
+    """Put CONTEXT, what the block was doing, before the message of a :class:`FleetError` it raises.
+
+    The error keeps its class and details; its message becomes
+    ``CONTEXT: MESSAGE``, for example ``Failed to migrate web1: Job 12 ...``.
+    """
+    try:
+        yield
+    except FleetError as exc:
+        exc.message = "%s: %s" % (context, exc.message)
+        raise

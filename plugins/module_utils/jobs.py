@@ -19,7 +19,9 @@ import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 
-DEFAULT_WAIT_TIMEOUT = 600
+#: Seconds a module waits for one job (its ``wait_timeout`` default); long
+#: enough for a migration or a disk transfer of a few tens of GiB.
+DEFAULT_WAIT_TIMEOUT = 1800
 
 #: Seconds the server blocks in ``GET /2/jobs/ID/wait`` (``_WFJC_TIMEOUT``).
 SERVER_WAIT_SECONDS = 10
@@ -38,25 +40,12 @@ JOB_STATUS_FINALIZED = frozenset(
     [JOB_STATUS_SUCCESS, JOB_STATUS_ERROR, JOB_STATUS_CANCELING, JOB_STATUS_CANCELED]
 )
 
+
 def unescape(text):
     """Decode the HTML entities RAPI puts into its messages."""
     if not isinstance(text, str):
         return text
     return html.unescape(text)
-
-
-def parse_version(text):
-    """Parse a Ganeti version string such as ``3.0.2`` into ``(3, 0, 2)``.
-
-    Anything after the numeric part (``~rc1``, ``-dev``) is ignored.
-    Returns ``()`` when no number is found.
-    """
-    if text is None:
-        return ()
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
-    if not match:
-        return ()
-    return tuple(int(part) for part in match.group(1).split("."))
 
 
 def parse_log_entry(entry):
@@ -105,7 +94,6 @@ def decode_op_error(value):
     if value is None:
         return None, None, None
     return None, unescape(value if isinstance(value, str) else json.dumps(value)), None
-
 
 
 class JobWaiter:
@@ -270,7 +258,6 @@ def _log_text(entry):
     return json.dumps(message)
 
 
-
 class JobRunner:
     """Submits a module's jobs, waits for them, and keeps the module's result true.
 
@@ -311,3 +298,7 @@ class JobRunner:
         if not self.wait:
             return None
         return self.client.wait_for_job(job_id, timeout=self.timeout)
+
+    def follow(self, job_id):
+        """Record and wait for a job Ganeti started on its own (one of an evacuation's), changing the cluster."""
+        return self.run(str, job_id)

@@ -26,17 +26,15 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
+REQUESTS_IMPORT_ERROR = None
 try:
     import requests
     import requests.certs
     from requests.adapters import HTTPAdapter
-
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - exercised only without requests
-    HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object
+HAS_REQUESTS = REQUESTS_IMPORT_ERROR is None
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._transport import (
     encode_query,
@@ -73,7 +71,6 @@ _IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS"])
 _NOT_GIVEN = object()
 
 
-
 def parse_version(text):
     """Parse a Ganeti version string such as ``3.0.2`` into ``(3, 0, 2)``.
 
@@ -86,7 +83,6 @@ def parse_version(text):
     if not match:
         return ()
     return tuple(int(part) for part in match.group(1).split("."))
-
 
 
 class _HostnameSkippingAdapter(HTTPAdapter):
@@ -431,9 +427,36 @@ class RapiClient:
         """``PUT /2/instances/NAME/export`` with ``body`` (mode, destination, ...)."""
         return self.submit("PUT", self.instance_path(name, "export"), body=body)
 
+    def migrate_instance(self, name, body, dry_run=False):
+        """``PUT /2/instances/NAME/migrate`` (``body``: mode, target_node, iallocator...)."""
+        return self.submit("PUT", self.instance_path(name, "migrate"), body=dict(body, dry_run=True) if dry_run else body)
+
+    def failover_instance(self, name, body, dry_run=False):
+        """``PUT /2/instances/NAME/failover`` (``body``: target_node, iallocator, shutdown_timeout...)."""
+        return self.submit("PUT", self.instance_path(name, "failover"), body=dict(body, dry_run=True) if dry_run else body)
+
     def list_nodes(self, bulk=True):
         """``GET /2/nodes``; with ``bulk`` a list of dicts."""
         return self.get("/2/nodes", query={"bulk": 1} if bulk else None) or []
+
+    @staticmethod
+    def node_path(name, action):
+        """RAPI path of a node's action, with the name quoted."""
+        return "/2/nodes/%s/%s" % (quote_name(name), action)
+
+    def set_node_role(self, name, role, auto_promote=False):
+        """``PUT /2/nodes/NAME/role`` (no dry run: Ganeti ignores ``dry-run`` there)."""
+        return self.submit("PUT", self.node_path(name, "role"),
+                           query={"auto-promote": 1 if auto_promote else None}, body=role)
+
+    def modify_node(self, name, body, dry_run=False):
+        """``POST /2/nodes/NAME/modify`` (``body``: the flags of ``OpNodeSetParams``)."""
+        return self.submit("POST", self.node_path(name, "modify"), body=dict(body, dry_run=True) if dry_run else body)
+
+    def evacuate_node(self, name, body, dry_run=False):
+        """``POST /2/nodes/NAME/evacuate``: a job whose result lists the jobs it started."""
+        return self.submit("POST", self.node_path(name, "evacuate"), query={"dry-run": 1 if dry_run else None},
+                           body=body)
 
     def list_groups(self, bulk=True):
         """``GET /2/groups``; with ``bulk`` a list of dicts."""

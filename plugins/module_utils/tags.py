@@ -17,13 +17,12 @@ import re
 #: Prefix of every tag the collection writes.
 TAG_PREFIX = "ganeti-fleet:"
 
-# Moves (instance tags on the destination copy, or on a kept source).
-TAG_MOVE_ID = TAG_PREFIX + "move-id:%s"
-TAG_PENDING = TAG_PREFIX + "move-pending"
-TAG_SOURCE = TAG_PREFIX + "source:%s/%s"
-TAG_SOURCE_UUID = TAG_PREFIX + "source-uuid:%s"
-TAG_SOURCE_UP = TAG_PREFIX + "source-admin-up"
-TAG_MOVED_TO = TAG_PREFIX + "moved-to:%s/%s"
+# A move's instance tags, on the destination copy or on a kept source:
+# TAG_MOVE_ID ("move-id:ID"), TAG_PENDING, TAG_SOURCE ("source:CLUSTER/NAME"),
+# TAG_SOURCE_UUID, TAG_SOURCE_UP, TAG_MOVED_TO ("moved-to:CLUSTER/NAME").
+(TAG_MOVE_ID, TAG_PENDING, TAG_SOURCE, TAG_SOURCE_UUID, TAG_SOURCE_UP, TAG_MOVED_TO) = (
+    TAG_PREFIX + name for name in ("move-id:%s", "move-pending", "source:%s/%s", "source-uuid:%s",
+                                   "source-admin-up", "moved-to:%s/%s"))
 
 #: Cluster tag of a cluster whose nodes all carry the transfer fix; the move
 #: pre-flight looks for it on clusters older than Ganeti 3.1.
@@ -32,15 +31,16 @@ TAG_TRANSFER_FIX = TAG_PREFIX + "transfer-fix"
 #: Cluster tag the access check adds and removes to prove write access.
 TAG_ACCESS_CHECK = TAG_PREFIX + "access-check"
 
-# Merges (cluster tags on the target).
-TAG_MERGING = TAG_PREFIX + "merging:%s"
-TAG_MERGED = TAG_PREFIX + "merged:%s"
-#: Node of a merged cluster still to join the target, and its target group.
-TAG_MERGE_NODE = TAG_PREFIX + "merge-node:%s:%s:%s"
+# A merge's cluster tags on the target: TAG_MERGING and TAG_MERGED
+# ("merging:CLUSTER", "merged:CLUSTER"), and TAG_MERGE_NODE
+# ("merge-node:CLUSTER:NODE:GROUP"), a node of a merged cluster still to join.
+(TAG_MERGING, TAG_MERGED, TAG_MERGE_NODE) = (
+    TAG_PREFIX + name for name in ("merging:%s", "merged:%s", "merge-node:%s:%s:%s"))
 
-# Node maintenance (node tag; instance tag).
-TAG_PREVIOUS_ROLE = TAG_PREFIX + "maintenance-previous-role:"
-TAG_MOVED_FROM = TAG_PREFIX + "maintenance-moved-from:"
+# Node maintenance: the node's role before it ("maintenance-previous-role:ROLE",
+# a node tag) and the node an instance was moved off ("maintenance-moved-from:NODE").
+(TAG_PREVIOUS_ROLE, TAG_MOVED_FROM) = (
+    TAG_PREFIX + name for name in ("maintenance-previous-role:", "maintenance-moved-from:"))
 
 
 def tag_values(tags, prefix):

@@ -35,7 +35,7 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - Runs on the target cluster's B(master node) over SSH, as root. Ganeti 3.0's configuration daemon
+  - Runs on the target cluster's B(master node). Ganeti 3.0's configuration daemon
     (wconfd) owns C(config.data) while it runs, so the module writes only when the master daemons
     are stopped (C(daemon-util stop-master)); it fails otherwise. Check mode works with them running.
   - The file is replaced atomically with its owner, group and mode kept. Keep a backup first; the
@@ -43,6 +43,7 @@ notes:
   - The source configurations contain secrets (DRBD shared secrets); the module never returns them.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
 attributes:
   check_mode:
     support: full
@@ -52,10 +53,6 @@ attributes:
     support: full
     details:
       - The diff lists the nodes, node groups and instances of the configuration, before and after.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   sources:
     description:
@@ -189,12 +186,11 @@ problems:
 """
 
 import os
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import rewrite_file
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 WCONFD_PIDFILE = "/var/run/ganeti/ganeti-wconfd.pid"
 
@@ -226,62 +222,50 @@ def summary(config):
     return "\n".join(sorted(lines)) + "\n"
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            sources=dict(type="list", elements="path", required=True),
-            config_file=dict(type="path", default="/var/lib/ganeti/config.data"),
-            group_policy=dict(type="str", choices=list(cm.GROUP_POLICIES), default="error"),
-            group_maps=dict(type="list", elements="dict"),
-            parameter_policy=dict(type="str", choices=list(cm.PARAMETER_POLICIES), default="strict"),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    result = dict(changed=False, target=None, merged=[], already_merged=[], nodes_to_readd=[],
-                  warnings=[], problems=[])
+def load_configs(params):
+    """The target's configuration and the sources', parsed."""
     if params["group_maps"] is not None and len(params["group_maps"]) != len(params["sources"]):
-        module.fail_json(msg="group_maps must have one entry per source (%d), not %d"
-                         % (len(params["sources"]), len(params["group_maps"])), **result)
+        raise FleetError("group_maps must have one entry per source (%d), not %d"
+                         % (len(params["sources"]), len(params["group_maps"])))
     try:
-        target = cm.load(params["config_file"])
-        sources = [cm.load(path) for path in params["sources"]]
+        return cm.load(params["config_file"]), [cm.load(path) for path in params["sources"]]
     except (OSError, ValueError) as err:
-        module.fail_json(msg="cannot read a configuration: %s" % err, **result)
+        raise FleetError("cannot read a configuration: %s" % err) from err
+
+
+def run(module):
+    params, result = module.params, module.result
+    result.update(target=None, merged=[], already_merged=[], nodes_to_readd=[], warnings=[], problems=[])
+    target, sources = load_configs(params)
     result["target"] = cm.cluster_name(target)
-    try:
-        merged, report = cm.merge(target, sources, group_policy=params["group_policy"],
-                                  parameter_policy=params["parameter_policy"],
-                                  group_maps=params["group_maps"])
-    except cm.MergeRefused as err:
-        result["problems"] = err.problems
-        module.fail_json(msg="refusing to merge into %s, nothing was changed: %s"
-                         % (result["target"], "; ".join(err.problems)), **result)
+    merged, report = cm.merge(target, sources, group_policy=params["group_policy"],
+                              parameter_policy=params["parameter_policy"], group_maps=params["group_maps"])
     source_nodes = [name for source in sources for name in cm.source_summary(source)["online_nodes"]]
-    final = merged if merged is not None else target
-    result.update(merged=report["sources"], already_merged=report["already_merged"],
-                  warnings=report["warnings"],
-                  nodes_to_readd=cm.offline_nodes_of(final, source_nodes))
+    result.update(merged=report["sources"], already_merged=report["already_merged"], warnings=report["warnings"],
+                  nodes_to_readd=cm.offline_nodes_of(target if merged is None else merged, source_nodes))
     if merged is None:
-        module.exit_json(**result)
+        return
     result["changed"] = True
     if module._diff:
         result["diff"] = dict(before_header=params["config_file"], after_header=params["config_file"],
                               before=summary(target), after=summary(merged))
     if module.check_mode:
-        module.exit_json(**result)
+        return
     if wconfd_running():
-        module.fail_json(msg="the configuration daemon (ganeti-wconfd) is running on this node and owns"
-                         " %s: stop the master daemons first (/usr/lib/ganeti/daemon-util stop-master);"
-                         " nothing was changed" % params["config_file"], **result)
-    try:
-        info = os.stat(params["config_file"])
-        atomic_write(params["config_file"], cm.dump(merged).encode("utf-8"), info.st_mode & 0o7777,
-                     info.st_uid, info.st_gid)
-    except OSError as err:
-        module.fail_json(msg="cannot write %s: %s" % (params["config_file"], err),
-                         exception=traceback.format_exc(), **result)
-    module.exit_json(**result)
+        raise FleetError("the configuration daemon (ganeti-wconfd) is running on this node and owns %s: stop the"
+                         " master daemons first (/usr/lib/ganeti/daemon-util stop-master); nothing was changed"
+                         % params["config_file"])
+    rewrite_file(params["config_file"], cm.dump(merged).encode("utf-8"))
+
+
+def main():
+    NodeModule(argument_spec=dict(
+        sources=dict(type="list", elements="path", required=True),
+        config_file=dict(type="path", default="/var/lib/ganeti/config.data"),
+        group_policy=dict(type="str", choices=list(cm.GROUP_POLICIES), default="error"),
+        group_maps=dict(type="list", elements="dict"),
+        parameter_policy=dict(type="str", choices=list(cm.PARAMETER_POLICIES), default="strict"),
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -33,17 +33,17 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - This module runs on the cluster's B(master node) over the normal SSH connection (it is not a RAPI
-    module, RAPI cannot read or set the secret). It needs root.
-  - The secret is read from and written to Ganeti's own file only. Enable pipelining for the task
-    (set the variable C(ansible_pipelining=true) on it, as the examples do) so that Ansible does not
-    write the module's arguments, O(secret) included, to a temporary file on the node.
+  - RAPI cannot read or set the secret, hence a module on the master node. The secret is read from and
+    written to Ganeti's own file only.
   - Renewing the secret while moves are in flight makes them fail; the secret has no "accept old and
     new" window.
   - O(method=renew-crypto) leaves Ganeti's own timestamped backups of the previous secret and confd key
     next to the files (mode 0600, root).
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
+  - ganeti.fleet.node.master
+  - ganeti.fleet.node.secrets
 attributes:
   check_mode:
     support: full
@@ -54,10 +54,6 @@ attributes:
     support: full
     details:
       - The diff shows fingerprints and how many nodes are in sync, never the secret.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   secret:
     description:
@@ -160,88 +156,48 @@ nodes:
   sample: {"c1n1.lab": true, "c1n2.lab": true}
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ganeti.fleet.plugins.module_utils import _domain_secret as ds
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import node_identity
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            secret=dict(type="str", no_log=True),
-            generate=dict(type="bool", default=False),
-            method=dict(type="str", choices=[ds.METHOD_REDISTRIBUTE, ds.METHOD_RENEW_CRYPTO],
-                        default=ds.METHOD_REDISTRIBUTE),
-        ),
-        mutually_exclusive=[("secret", "generate")],
-        supports_check_mode=True,
-    )
-    method = module.params["method"]
-    generate = module.params["generate"]
-
-    def run(argv, data=None):
-        return module.run_command(argv, data=data, binary_data=True, check_rc=False)
-
-    identity = node_identity()
-    result = dict(changed=False, cluster_name=identity["cluster_name"],
-                  master_node=identity["master_node"], method=method, generated=False, steps=[],
-                  fingerprint=None, previous_fingerprint=None, nodes_out_of_sync=[], nodes={})
-    if not identity["cluster_name"]:
-        module.fail_json(msg="this host is not a node of a Ganeti cluster (no ssconf files in %s)"
-                         % ds.DATA_DIR, **result)
-    if not identity["is_master"]:
-        module.fail_json(msg="this module must run on the master node of %s (%s), not on %s"
-                         % (identity["cluster_name"], identity["master_node"],
-                            identity["node_name"] or "this host"), **result)
-
-    try:
-        state = ds.State(run)
-        result["previous_fingerprint"] = state.fingerprint
-        desired = module.params["secret"]
-        if generate:
-            desired = ds.generate_secret()
-        plan = ds.Plan(state, desired, generated=generate)
-    except ds.DomainSecretError as err:
-        module.fail_json(msg=str(err), **result)
-
+def run(module):
+    params = module.params
+    method, generate = params["method"], params["generate"]
+    result = module.result
+    result.update(cluster_name=module.identity["cluster_name"], master_node=module.identity["master_node"],
+                  method=method, generated=False, steps=[], fingerprint=None, previous_fingerprint=None,
+                  nodes_out_of_sync=[], nodes={})
+    module.require_master()
+    state = ds.State(module.run_binary)
+    result["previous_fingerprint"] = state.fingerprint
+    desired = ds.generate_secret() if generate else params["secret"]
+    plan = ds.Plan(state, desired, generated=generate)
     result.update(changed=plan.changed, generated=generate, nodes_out_of_sync=plan.out_of_sync,
                   fingerprint=plan.fingerprint)
-    planned_steps = []
-    if plan.write:
-        planned_steps.append("renew-crypto" if method == ds.METHOD_RENEW_CRYPTO else "write")
-    if plan.distribute and not (plan.write and method == ds.METHOD_RENEW_CRYPTO):
-        planned_steps.append("redist-conf")
-
-    total = len(state.nodes)
     if module._diff and plan.changed:
+        total = len(state.nodes)
         result["diff"] = dict(
             before_header=ds.SECRET_FILE, after_header=ds.SECRET_FILE,
             before=ds.diff_text(state.fingerprint, total - len(plan.out_of_sync), total),
-            after=ds.diff_text(plan.fingerprint if not (module.check_mode and generate)
-                               else "(new, generated)", total, total))
-
+            after=ds.diff_text("(new, generated)" if module.check_mode and generate else plan.fingerprint,
+                               total, total))
     if module.check_mode:
-        if generate:
-            result["fingerprint"] = None
-        result["steps"] = planned_steps
-        result["nodes"] = {node: digest == state.checksum for node, digest in sorted(state.nodes.items())}
-        module.exit_json(**result)
-
-    if not plan.changed:
+        result.update(steps=ds.planned_steps(plan, method), fingerprint=None if generate else plan.fingerprint,
+                      nodes={node: digest == state.checksum for node, digest in sorted(state.nodes.items())})
+    elif not plan.changed:
         result["nodes"] = {node: True for node in sorted(state.nodes)}
-        module.exit_json(**result)
-    try:
-        result["steps"] = ds.apply(plan, run, method)
-        result["nodes"] = ds.verify(run, expected_secret=plan.desired)
-    except ds.DomainSecretError as err:
-        module.fail_json(msg=str(err), **result)
-    except OSError as err:
-        module.fail_json(msg="cannot write %s: %s" % (ds.SECRET_FILE, err),
-                         exception=traceback.format_exc(), **result)
-    module.exit_json(**result)
+    else:
+        result["steps"] = ds.apply(plan, module.run_binary, method)
+        result["nodes"] = ds.verify(module.run_binary, expected_secret=plan.desired)
+
+
+def main():
+    NodeModule(argument_spec=dict(
+        secret=dict(type="str", no_log=True),
+        generate=dict(type="bool", default=False),
+        method=dict(type="str", choices=[ds.METHOD_REDISTRIBUTE, ds.METHOD_RENEW_CRYPTO],
+                    default=ds.METHOD_REDISTRIBUTE),
+    ), mutually_exclusive=[("secret", "generate")]).run(run)
 
 
 if __name__ == "__main__":

@@ -124,15 +124,14 @@ software_version_info:
   sample: [3, 0, 2]
 """
 
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
 
 
 def run(module, client):
     info = client.get_info() or {}
     software_version = info.get("software_version")
     return dict(
-        changed=False,
         cluster=info,
         rapi_version=client.get_version(),
         features=client.get_features(),
@@ -142,8 +141,7 @@ def run(module, client):
 
 
 def main():
-    module = create_rapi_module(argument_spec={})
-    module.run(run)
+    RapiModule().run(run)
 
 
 if __name__ == "__main__":

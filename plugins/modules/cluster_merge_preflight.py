@@ -31,16 +31,12 @@ extends_documentation_fragment:
   - ganeti.fleet.merge
   - ganeti.fleet.attributes
   - ganeti.fleet.attributes.INFO_MODULE
-attributes:
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   sources:
     description:
       - Connections to the RAPI of the clusters merged into the target, with the keys of O(target) and
-        O(sources[].name).
+        O(sources[].name). Each connection key falls back to an environment variable C(GANETI_SOURCE_RAPI_*)
+        (for example E(GANETI_SOURCE_RAPI_URL)).
       - A merged cluster whose RAPI does not answer is accepted when the target's tags record that it was
         merged (V(merged)) or that its merge was interrupted after it was taken apart (V(in_progress), the plan
         then lists its nodes still to join the target); see RV(plan.sources).
@@ -59,27 +55,27 @@ options:
             host of its master node.
         type: str
       rapi_url:
-        description: RAPI URL, for example C(https://cluster.example.org:5080).
+        description: RAPI URL, as O(target.rapi_url).
         type: str
       rapi_user:
-        description: RAPI user.
+        description: RAPI user, as O(target.rapi_user).
         type: str
       rapi_password:
-        description: Its password.
+        description: Its password, as O(target.rapi_password).
         type: str
       ca_path:
-        description: PEM file of the cluster's RAPI certificate (or its CA).
+        description: CA file, as O(target.ca_path).
         type: path
       validate_certs:
-        description: Verify the RAPI certificate.
+        description: Verify the certificate, as O(target.validate_certs).
         type: bool
         default: true
       verify_hostname:
-        description: Check that the certificate is issued to the host name of the URL.
+        description: Check the certificate's host name, as O(target.verify_hostname).
         type: bool
         default: true
       timeout:
-        description: Seconds for each HTTP request.
+        description: Seconds for each HTTP request, as O(target.timeout).
         type: int
         default: 60
   strategy:
@@ -195,8 +191,18 @@ plan:
           V(software_version), V(nodes), V(online_nodes), V(node_groups) (node name to target group name),
           V(instances), V(running_instances), V(group_map) (source group name to target group name) and
           V(new_groups) (target groups to create).
+        - The cluster tags of the target that record the merge, for the tasks that set and remove them, are
+          V(record_tags) (the merge in progress, C(ganeti-fleet:merging:NAME), and each node still to join with
+          its target group, C(ganeti-fleet:merge-node:NAME:NODE:GROUP)) and V(merged_tag) (the completed merge,
+          C(ganeti-fleet:merged:NAME); a re-run skips the cluster).
       type: list
       elements: dict
+    transfer_fix_tag:
+      description:
+        - The cluster tag that says every node of a cluster carries the transfer fix
+          (see M(ganeti.fleet.transfer_fix)); the move pre-flight looks for it.
+      type: str
+      sample: ganeti-fleet:transfer-fix
 disk_locations:
   description: Where the disks of O(hash_disks_up_to) are, one entry per disk.
   returned: always
@@ -214,68 +220,48 @@ snapshots:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_checks import (
+    TARGET_OPTION,
     errors,
     preflight,
     read_clusters,
     snapshot,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
-    RapiClient,
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+
+
+ARGUMENT_SPEC = dict(
+    target=TARGET_OPTION,
+    sources=dict(type="list", elements="dict", required=True,
+                 options=dict(connection_suboptions("GANETI_SOURCE_RAPI_"), name=dict(type="str"), host=dict(type="str"))),
+    strategy=dict(type="str", default="move", choices=["move", "in_place"]),
+    group_policy=dict(type="str", default="error", choices=["error", "rename", "merge"]),
+    parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
+    fail_on_error=dict(type="bool", default=True),
+    hash_disks_up_to=dict(type="int", default=0),
 )
 
 
-def source_spec():
-    spec = connection_spec("GANETI_SOURCE_RAPI_")
-    spec["name"] = dict(type="str")
-    spec["host"] = dict(type="str")
-    return spec
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            target=dict(type="dict", required=True, options=connection_spec("GANETI_TARGET_RAPI_")),
-            sources=dict(type="list", elements="dict", required=True, options=source_spec()),
-            strategy=dict(type="str", default="move", choices=["move", "in_place"]),
-            group_policy=dict(type="str", default="error", choices=["error", "rename", "merge"]),
-            parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
-            fail_on_error=dict(type="bool", default=True),
-            hash_disks_up_to=dict(type="int", default=0),
-        ),
-        supports_check_mode=True,
-    )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+def run(module):
     params = module.params
     if not params["sources"]:
-        module.fail_json(msg="sources is empty: give at least one cluster to merge into the target")
-
-    def connect(options):
-        return RapiClient.from_options(options, user_agent="ganeti.fleet/cluster_merge_preflight")
-
-    try:
-        data, locations = read_clusters(params["target"], params["sources"], connect,
-                                        hash_disks_up_to=params["hash_disks_up_to"])
-    except RapiError as exc:
-        module.fail_json(**exc.to_result())
+        module.fail("sources is empty: give at least one cluster to merge into the target")
+    data, locations = read_clusters(params["target"], params["sources"], module.connect,
+                                    hash_disks_up_to=params["hash_disks_up_to"])
     result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
                        parameter_policy=params["parameter_policy"])
     failures = errors(result["findings"])
-    output = dict(changed=False, findings=result["findings"], errors=len(failures), plan=result["plan"],
-                  disk_locations=locations,
-                  snapshots=[snapshot(cluster) for cluster in data if "info" in cluster])
+    module.result.update(findings=result["findings"], errors=len(failures), plan=result["plan"],
+                         disk_locations=locations,
+                         snapshots=[snapshot(cluster) for cluster in data if "info" in cluster])
     if failures and params["fail_on_error"]:
-        module.fail_json(msg="The clusters cannot be merged into %s: %s"
-                             % (result["plan"]["target"]["cluster_name"],
-                                " ".join(f["message"] for f in failures)), **output)
-    module.exit_json(**output)
+        module.fail("The clusters cannot be merged into %s: %s"
+                    % (result["plan"]["target"]["cluster_name"], " ".join(f["message"] for f in failures)))
+
+
+def main():
+    RapiModule(argument_spec=ARGUMENT_SPEC, connection=False).run(run)
 
 
 if __name__ == "__main__":

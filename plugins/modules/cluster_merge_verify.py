@@ -23,11 +23,6 @@ extends_documentation_fragment:
   - ganeti.fleet.merge
   - ganeti.fleet.attributes
   - ganeti.fleet.attributes.INFO_MODULE
-attributes:
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   snapshots:
     description: RV(ganeti.fleet.cluster_merge_preflight#module:snapshots) of the pre-flight before the merge.
@@ -82,48 +77,38 @@ disk_locations:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_checks import (
+    TARGET_OPTION,
     compare_snapshot,
     disk_locations,
     read_cluster,
     snapshot,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import connection_spec
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
-    RapiClient,
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+
+ARGUMENT_SPEC = dict(
+    target=TARGET_OPTION,
+    snapshots=dict(type="list", elements="dict", required=True),
+    group_map=dict(type="dict", default={}),
+    disk_locations_of=dict(type="list", elements="str", default=[]),
 )
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            target=dict(type="dict", required=True, options=connection_spec("GANETI_TARGET_RAPI_")),
-            snapshots=dict(type="list", elements="dict", required=True),
-            group_map=dict(type="dict", default={}),
-            disk_locations_of=dict(type="list", elements="str", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-    try:
-        with RapiClient.from_options(module.params["target"], user_agent="ganeti.fleet/cluster_merge_verify") as client:
-            now = snapshot(read_cluster(client))
-            present = [name for name in module.params["disk_locations_of"] if name in now["instances"]]
-            locations = disk_locations(client, now["cluster_name"], present)
-    except RapiError as exc:
-        module.fail_json(**exc.to_result())
-    differences = compare_snapshot(module.params["snapshots"], now, module.params["group_map"])
+def run(module):
+    params = module.params
+    client = module.connect(params["target"])
+    now = snapshot(read_cluster(client))
+    present = [name for name in params["disk_locations_of"] if name in now["instances"]]
+    differences = compare_snapshot(params["snapshots"], now, params["group_map"])
+    module.result.update(differences=differences, snapshot=now,
+                         disk_locations=disk_locations(client, now["cluster_name"], present))
     if differences:
-        module.fail_json(msg="The merge into %s lost or changed %d thing(s): %s"
-                             % (now["cluster_name"], len(differences), "; ".join(differences)),
-                         differences=differences, snapshot=now, disk_locations=locations)
-    module.exit_json(changed=False, differences=[], snapshot=now, disk_locations=locations)
+        module.fail("The merge into %s lost or changed %d thing(s): %s"
+                    % (now["cluster_name"], len(differences), "; ".join(differences)))
+
+
+def main():
+    RapiModule(argument_spec=ARGUMENT_SPEC, connection=False).run(run)
 
 
 if __name__ == "__main__":

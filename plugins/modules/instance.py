@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -75,19 +76,12 @@ options:
     description: Seconds Ganeti waits for a clean shutdown before stopping the instance forcibly.
     type: int
     default: 120
-  wait_timeout:
-    description: Seconds to wait for each job.
-    type: int
-    default: 1800
 """
 
 EXAMPLES = r"""
 - name: Manage instances
   hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/ganeti.fleet.rapi:
-      timeout: 30
   tasks:
     - name: Make sure vm01 is running
       ganeti.fleet.instance:
@@ -119,8 +113,8 @@ actions:
   elements: str
   sample: [shutdown, rename to vm02.lab, startup]
 job_ids:
-  description: Ids of the jobs submitted.
-  returned: success
+  description: Ids of the jobs submitted, also when a later one failed.
+  returned: always
   type: list
   elements: str
 diff:
@@ -138,8 +132,8 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import get_instance_or_none
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import plan_tag_change, validate_tags
 
 
@@ -162,7 +156,7 @@ def plan(params, instance, renamed):
         return actions, after
     if instance is None:
         if not params["spec"]:
-            raise ValueError("instance %s does not exist and no spec is given to create it"
+            raise FleetError("instance %s does not exist and no spec is given to create it"
                              % (params["new_name"] or params["name"]))
         name = params["new_name"] or params["name"]
         actions.append(("create", name))
@@ -207,53 +201,47 @@ def describe(action, argument):
 
 def run(module, client):
     params = module.params
+    result = module.result
+    result.update(actions=[], job_ids=[])
     problems = validate_tags((params["tags"] or []) + (params["require_tags"] or []))
     if problems:
-        module.fail_json(msg="Invalid tags: %s" % "; ".join(problems))
-    instance = get_instance_or_none(client, params["name"])
+        raise FleetError("Invalid tags: %s" % "; ".join(problems))
+    instance = client.get_instance(params["name"], missing_ok=True)
     renamed = False
     if params["new_name"] and params["new_name"] != params["name"]:
-        target = get_instance_or_none(client, params["new_name"])
+        target = client.get_instance(params["new_name"], missing_ok=True)
         if instance is None and target is not None:
             instance, renamed = target, True
         elif instance is not None and target is not None:
-            module.fail_json(msg="cannot rename %s to %s: an instance named %s already exists"
-                                 % (params["name"], params["new_name"], params["new_name"]))
+            raise FleetError("cannot rename %s to %s: an instance named %s already exists"
+                             % (params["name"], params["new_name"], params["new_name"]))
     elif params["new_name"]:
         renamed = True
     if params["state"] == "absent" and instance is not None and params["require_tags"]:
         missing = [t for t in params["require_tags"] if t not in (instance.get("tags") or [])]
         if missing:
-            module.fail_json(msg="refusing to remove instance %s: it does not have the tag(s) %s, so it "
-                                 "is not the instance this task may remove" % (instance["name"],
-                                                                               ", ".join(missing)))
+            raise FleetError("refusing to remove instance %s: it does not have the tag(s) %s, so it is not the "
+                             "instance this task may remove" % (instance["name"], ", ".join(missing)))
     before = view(instance)
-    try:
-        actions, after = plan(params, instance, renamed)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    result = dict(changed=bool(actions), actions=[describe(a, b) for a, b in actions], job_ids=[])
+    actions, after = plan(params, instance, renamed)
+    result["actions"] = [describe(action, argument) for action, argument in actions]
     if module._diff:
         result["diff"] = dict(before=before, after=after)
     if module.check_mode or not actions:
         if not module.check_mode and after.get("exists"):
             result["instance"] = instance
-        return result
-    timeout = params["wait_timeout"]
+        return dict(changed=bool(actions))
     for action, argument in actions:
-        job_id = submit(client, params, action, argument)
-        result["job_ids"].append(job_id)
-        client.wait_for_job(job_id, timeout=timeout)
+        module.jobs.run(*job_call(client, params, action, argument))
     if after.get("exists"):
         result["instance"] = client.get_instance(after["name"])
-    return result
+    return None
 
 
-def submit(client, params, action, argument):
-    path = "/2/instances/%s"
-    name = params["new_name"] or params["name"]
+def job_call(client, params, action, argument):
+    """The client call (method and arguments) that starts the job of one planned action."""
     if action == "remove":
-        return client.submit("DELETE", path % argument, body={"shutdown_timeout": params["shutdown_timeout"]})
+        return client.remove_instance, argument, params["shutdown_timeout"]
     if action == "create":
         body = dict(params["spec"])
         body.update({"__version__": 1, "name": argument,
@@ -261,36 +249,31 @@ def submit(client, params, action, argument):
         body.setdefault("mode", "create")
         if params["tags"]:
             body["tags"] = sorted(set(body.get("tags") or []) | set(params["tags"]))
-        return client.submit("POST", "/2/instances", body=body)
+        return client.create_instance, body
     if action == "shutdown":
-        return client.submit("PUT", (path % argument) + "/shutdown", body={"timeout": params["shutdown_timeout"]})
+        return client.shutdown_instance, argument, params["shutdown_timeout"]
     if action == "startup":
-        return client.submit("PUT", (path % argument) + "/startup")
+        return client.startup_instance, argument
     if action == "rename":
-        return client.submit("PUT", (path % params["name"]) + "/rename",
-                             body={"new_name": argument, "ip_check": False, "name_check": False})
+        return client.rename_instance, params["name"], argument
+    name = params["new_name"] or params["name"]
     if action == "add_tags":
-        return client.add_tags("instance", name, argument)
-    if action == "remove_tags":
-        return client.remove_tags("instance", name, argument)
-    raise ValueError(action)
+        return client.add_tags, "instance", name, argument
+    return client.remove_tags, "instance", name, argument
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent", "started", "stopped"]),
-            spec=dict(type="dict"),
-            new_name=dict(type="str"),
-            tags=dict(type="list", elements="str"),
-            purge_tags=dict(type="bool", default=False),
-            require_tags=dict(type="list", elements="str"),
-            shutdown_timeout=dict(type="int", default=120),
-            wait_timeout=dict(type="int", default=1800),
-        ),
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent", "started", "stopped"]),
+        spec=dict(type="dict"),
+        new_name=dict(type="str"),
+        tags=dict(type="list", elements="str"),
+        purge_tags=dict(type="bool", default=False),
+        require_tags=dict(type="list", elements="str"),
+        shutdown_timeout=dict(type="int", default=120),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    )).run(run)
 
 
 if __name__ == "__main__":

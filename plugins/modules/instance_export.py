@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: partial
@@ -95,35 +96,35 @@ options:
         snapshotted.
     type: bool
     default: false
-  wait_timeout:
-    description: Seconds to wait for the job (prepare or export) to finish.
-    type: int
-    default: 3600
 """
 
 EXAMPLES = r"""
 # The source half of a move; ganeti.fleet.instance_import is the other half.
-- name: Prepare an export of web1
-  ganeti.fleet.instance_export:
-    rapi_url: https://source-cluster.example.org:5080
-    rapi_user: mover
-    rapi_password: "{{ source_rapi_password }}"
-    ca_path: /etc/ganeti-fleet/source-rapi.pem
-    name: web1.example.org
-    state: prepared
-  register: prepared
+- name: Export web1 from the source cluster
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/ganeti.fleet.rapi:
+      rapi_url: https://source-cluster.example.org:5080
+      rapi_user: mover
+      rapi_password: "{{ source_rapi_password }}"
+      ca_path: /etc/ganeti-fleet/source-rapi.pem
+  tasks:
+    - name: Prepare an export of web1
+      ganeti.fleet.instance_export:
+        name: web1.example.org
+        state: prepared
+      register: prepared
 
-- name: Send the disks to the targets the destination announced
-  ganeti.fleet.instance_export:
-    rapi_url: https://source-cluster.example.org:5080
-    rapi_user: mover
-    rapi_password: "{{ source_rapi_password }}"
-    ca_path: /etc/ganeti-fleet/source-rapi.pem
-    name: web1.example.org
-    state: exported
-    destination: "{{ imported.disks }}"
-    destination_x509_ca: "{{ imported.x509_ca }}"
-    x509_key_name: "{{ prepared.x509_key_name }}"
+    # ... ganeti.fleet.instance_import on the destination, registered as "imported" ...
+
+    - name: Send the disks to the targets the destination announced
+      ganeti.fleet.instance_export:
+        name: web1.example.org
+        state: exported
+        destination: "{{ imported.disks }}"
+        destination_x509_ca: "{{ imported.x509_ca }}"
+        x509_key_name: "{{ prepared.x509_key_name }}"
 """
 
 RETURN = r"""
@@ -151,6 +152,11 @@ job_id:
   description: Id of the Ganeti job.
   returned: when a job was submitted, and on job failure
   type: str
+job_ids:
+  description: Ids of the Ganeti jobs submitted (the prepare or the export job).
+  returned: success, and on job failure
+  type: list
+  elements: str
 job_log:
   description: Last log entries of the export job (messages such as C(Disk 0 sent ...)).
   returned: when O(state=exported), and on job failure
@@ -158,69 +164,62 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
+
+
+def prepare(module, client):
+    name = module.params["name"]
+    if module.check_mode:
+        return dict(msg="check mode: export of %s not prepared" % name)
+    job = module.jobs.run(client.prepare_export, name)
+    prepared = job["opresult"][0]
+    # Its only effect, a short-lived X509 key on the primary node, is nothing the user manages.
+    return dict(changed=False, job_id=job["job_id"], handshake=prepared["handshake"],
+                x509_key_name=prepared["x509_key_name"], x509_ca=prepared["x509_ca"])
+
+
+def export(module, client):
+    params = module.params
+    name = params["name"]
+    missing = [key for key in ("destination", "destination_x509_ca", "x509_key_name") if not params[key]]
+    if missing:
+        raise FleetError("state=exported needs %s" % ", ".join(missing))
+    if module.check_mode:
+        return dict(changed=True, msg="check mode: %s would be exported" % name)
+    body = dict((key, params[key]) for key in ("destination", "destination_x509_ca", "x509_key_name", "shutdown",
+                                               "shutdown_timeout", "remove_instance", "compress", "zero_free_space",
+                                               "long_sleep"))
+    body["mode"] = "remote"
+    job = module.jobs.run(client.export_instance, name, body)
+    finalized, disk_results = job["opresult"][0]
+    module.result.update(job_id=job["job_id"], disk_results=disk_results, job_log=job["log"][-10:])
+    if not finalized or not all(disk_results):
+        failed = [str(index) for index, sent in enumerate(disk_results) if not sent]
+        raise FleetError("export of %s (job %s) did not send disk(s) %s%s" % (
+            name, job["job_id"], ", ".join(failed) or "-", "" if finalized else "; finalizing failed"))
+    return None
 
 
 def run(module, client):
-    params = module.params
-    name = params["name"]
-    path = "/2/instances/%s" % name
-    if params["state"] == "prepared":
-        if module.check_mode:
-            return dict(changed=False, msg="check mode: export of %s not prepared" % name)
-        job_id = client.submit("PUT", path + "/prepare-export", query={"mode": "remote"})
-        prepared = client.wait_for_job(job_id, timeout=params["wait_timeout"])["opresult"][0]
-        return dict(changed=False, job_id=job_id, handshake=prepared["handshake"],
-                    x509_key_name=prepared["x509_key_name"], x509_ca=prepared["x509_ca"])
-
-    missing = [key for key in ("destination", "destination_x509_ca", "x509_key_name") if not params[key]]
-    if missing:
-        module.fail_json(msg="state=exported needs %s" % ", ".join(missing))
-    if module.check_mode:
-        return dict(changed=True, msg="check mode: %s would be exported" % name)
-    body = {
-        "mode": "remote",
-        "destination": params["destination"],
-        "destination_x509_ca": params["destination_x509_ca"],
-        "x509_key_name": params["x509_key_name"],
-        "shutdown": params["shutdown"],
-        "shutdown_timeout": params["shutdown_timeout"],
-        "remove_instance": params["remove_instance"],
-        "compress": params["compress"],
-        "zero_free_space": params["zero_free_space"],
-        "long_sleep": params["long_sleep"],
-    }
-    job_id = client.submit("PUT", path + "/export", body=body)
-    job = client.wait_for_job(job_id, timeout=params["wait_timeout"])
-    finalized, disk_results = job["opresult"][0]
-    log_tail = job["log"][-10:]
-    if not finalized or not all(disk_results):
-        failed = [str(index) for index, ok in enumerate(disk_results) if not ok]
-        module.fail_json(
-            msg="export of %s (job %s) did not send disk(s) %s%s" % (
-                name, job_id, ", ".join(failed) or "-", "" if finalized else "; finalizing failed"),
-            job_id=job_id, job_log=log_tail, disk_results=disk_results)
-    return dict(changed=True, job_id=job_id, disk_results=disk_results, job_log=log_tail)
+    return (prepare if module.params["state"] == "prepared" else export)(module, client)
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=["prepared", "exported"]),
-            destination=dict(type="list", elements="raw"),
-            destination_x509_ca=dict(type="str"),
-            x509_key_name=dict(type="list", elements="raw", no_log=False),
-            shutdown=dict(type="bool", default=True),
-            shutdown_timeout=dict(type="int", default=120),
-            remove_instance=dict(type="bool", default=False),
-            compress=dict(type="str", default="none"),
-            zero_free_space=dict(type="bool", default=False),
-            long_sleep=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=3600),
-        ),
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", required=True, choices=["prepared", "exported"]),
+        destination=dict(type="list", elements="raw"),
+        destination_x509_ca=dict(type="str"),
+        x509_key_name=dict(type="list", elements="raw", no_log=False),
+        shutdown=dict(type="bool", default=True),
+        shutdown_timeout=dict(type="int", default=120),
+        remove_instance=dict(type="bool", default=False),
+        compress=dict(type="str", default="none"),
+        zero_free_space=dict(type="bool", default=False),
+        long_sleep=dict(type="bool", default=False),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    )).run(run)
 
 
 if __name__ == "__main__":

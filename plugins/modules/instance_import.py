@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -66,39 +67,43 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for the disk targets (or, with O(wait=true), for the end of the job).
-    type: int
-    default: 600
+    description:
+      - Seconds to wait for the disk targets (or, with O(wait=true), for the end of the job).
+      - When the time is up the module fails and reports the job id; the job itself keeps running.
 """
 
 EXAMPLES = r"""
-- name: Create the destination instance and learn where to send the disks
-  ganeti.fleet.instance_import:
-    rapi_url: https://destination-cluster.example.org:5080
-    rapi_user: mover
-    rapi_password: "{{ destination_rapi_password }}"
-    ca_path: /etc/ganeti-fleet/destination-rapi.pem
-    spec:
-      name: web1.example.org
-      disk_template: file
-      disks: [{size: 10240}]
-      nics: [{link: br0}]
-      os: debootstrap+default
-      iallocator: hail
-      start: false
-    source_handshake: "{{ prepared.handshake }}"
-    source_x509_ca: "{{ prepared.x509_ca }}"
-    source_instance_name: web1.example.org
-  register: imported
+# The destination half of a move; "prepared" is the result of ganeti.fleet.instance_export
+# with state prepared on the source cluster.
+- name: Import web1 into the destination cluster
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/ganeti.fleet.rapi:
+      rapi_url: https://destination-cluster.example.org:5080
+      rapi_user: mover
+      rapi_password: "{{ destination_rapi_password }}"
+      ca_path: /etc/ganeti-fleet/destination-rapi.pem
+  tasks:
+    - name: Create the destination instance and learn where to send the disks
+      ganeti.fleet.instance_import:
+        spec:
+          name: web1.example.org
+          disk_template: file
+          disks: [{size: 10240}]
+          nics: [{link: br0}]
+          os: debootstrap+default
+          iallocator: hail
+          start: false
+        source_handshake: "{{ prepared.handshake }}"
+        source_x509_ca: "{{ prepared.x509_ca }}"
+        source_instance_name: web1.example.org
+      register: imported
 
-- name: Wait for the import once the source has exported
-  ganeti.fleet.job:
-    rapi_url: https://destination-cluster.example.org:5080
-    rapi_user: mover
-    rapi_password: "{{ destination_rapi_password }}"
-    ca_path: /etc/ganeti-fleet/destination-rapi.pem
-    job_id: "{{ imported.job_id }}"
-    state: waited
+    - name: Wait for the import once the source has exported
+      ganeti.fleet.job:
+        job_id: "{{ imported.job_id }}"
+        state: waited
 """
 
 RETURN = r"""
@@ -120,6 +125,11 @@ status:
   description: Status of the job when the module returned (C(running) normally, C(success) after O(wait=true) or a dry run).
   returned: success
   type: str
+job_ids:
+  description: The id of the create job, as a list.
+  returned: when the job was submitted
+  type: list
+  elements: str
 job_log:
   description: The job's log entries seen so far.
   returned: success, and on job failure
@@ -129,9 +139,9 @@ job_log:
 
 import time
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import remote_import_info
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import remote_import_info
 
 
 def build_body(params):
@@ -151,15 +161,18 @@ def run(module, client):
     params = module.params
     body = build_body(params)
     if not body.get("name"):
-        module.fail_json(msg="spec.name (the destination instance name) is required")
+        raise FleetError("spec.name (the destination instance name) is required")
     dry_run = params["dry_run"] or module.check_mode
-    if dry_run and not (body.get("source_handshake") and body.get("source_x509_ca")):
+    if not (body.get("source_handshake") and body.get("source_x509_ca")):
+        if not dry_run:
+            raise FleetError("source_handshake and source_x509_ca are required (from instance_export "
+                             "state=prepared on the source cluster)")
         return dict(changed=not params["dry_run"], status=None,
                     msg="check mode: no handshake given, the import of %s was not checked" % body["name"])
-    if not dry_run and not (body.get("source_handshake") and body.get("source_x509_ca")):
-        module.fail_json(msg="source_handshake and source_x509_ca are required (from instance_export "
-                             "state=prepared on the source cluster)")
-    job_id = client.submit("POST", "/2/instances", query={"dry-run": 1} if dry_run else None, body=body)
+    # Followed here, not by module.jobs: the module returns while the job still runs, once it
+    # has logged where the source must send the disks.
+    job_id = module.jobs.submitted(client.create_instance(body, dry_run=dry_run), dry_run=dry_run)
+    module.result["job_id"] = job_id
     waiter = client.job_waiter(job_id)
     deadline = time.monotonic() + params["wait_timeout"]
     targets = None
@@ -173,28 +186,25 @@ def run(module, client):
         for entry in waiter.poll():
             targets = targets or remote_import_info(entry)
         if targets and not params["wait"]:
-            return dict(changed=True, job_id=job_id, status=waiter.status or "running",
-                        disks=targets["disks"], x509_ca=targets["x509_ca"], job_log=waiter.log)
+            return dict(status=waiter.status or "running", disks=targets["disks"], x509_ca=targets["x509_ca"],
+                        job_log=waiter.log)
     result = waiter.result()
-    returned = dict(changed=not dry_run, job_id=job_id, status=result["status"], job_log=result["log"])
+    returned = dict(changed=not dry_run, status=result["status"], job_log=result["log"])
     if targets:
         returned.update(disks=targets["disks"], x509_ca=targets["x509_ca"])
     return returned
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            spec=dict(type="dict", required=True),
-            source_handshake=dict(type="list", elements="raw"),
-            source_x509_ca=dict(type="str"),
-            source_instance_name=dict(type="str"),
-            dry_run=dict(type="bool", default=False),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=600),
-        ),
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        spec=dict(type="dict", required=True),
+        source_handshake=dict(type="list", elements="raw"),
+        source_x509_ca=dict(type="str"),
+        source_instance_name=dict(type="str"),
+        dry_run=dict(type="bool", default=False),
+        wait=dict(type="bool", default=False),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,7 @@ module: instance_info
 short_description: Read information about Ganeti instances through RAPI
 version_added: 0.1.0
 description:
-  - Returns Ganeti instances as listed by C(GET /2/instances?bulk=1), one request for the whole cluster.
-  - Without O(name) and O(names) every instance of the cluster is returned.
-  - Names are matched exactly, or by their first label when that is unique (V(web1) finds
-    V(web1.example.org)), as Ganeti's command line tools do.
+  - Returns Ganeti instances with the fields of C(GET /2/instances?bulk=1).
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
@@ -22,29 +19,14 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
   - ganeti.fleet.attributes.info_module
-options:
-  name:
-    description:
-      - Name of one instance to return. The module fails if it does not exist.
-      - Mutually exclusive with O(names).
-    type: str
-  names:
-    description:
-      - Names of the instances to return. The module fails, naming them, if some do not exist.
-      - Mutually exclusive with O(name).
-    type: list
-    elements: str
+  - ganeti.fleet.selection
+options: {}
 """
 
 EXAMPLES = r"""
-# Connection from GANETI_RAPI_URL, GANETI_RAPI_USER, GANETI_RAPI_PASSWORD,
-# GANETI_RAPI_CA_PATH and GANETI_RAPI_VERIFY_HOSTNAME.
 - name: Look at instances
   hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/ganeti.fleet.rapi:
-      timeout: 30
   tasks:
     - name: List every instance of the cluster
       ganeti.fleet.instance_info:
@@ -142,34 +124,16 @@ instance:
     pnode: node1.example.org
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name, wanted_names
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import selected_result, selection_argument_spec
 
 
 def run(module, client):
-    names = wanted_names(module.params["name"], module.params["names"])
-    selected, missing = select_by_name(client.list_instances(bulk=True), names)
-    if missing:
-        module.fail_json(
-            msg="Unknown instance%s on %s: %s" % (
-                "s" if len(missing) > 1 else "", client.url, ", ".join(missing)),
-            missing=missing,
-        )
-    result = dict(changed=False, instances=selected)
-    if module.params["name"]:
-        result["instance"] = selected[0]
-    return result
+    return selected_result(client.list_instances(bulk=True), module.params, "instance", client.url)
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str"),
-            names=dict(type="list", elements="str"),
-        ),
-        mutually_exclusive=[["name", "names"]],
-    )
-    module.run(run)
+    RapiModule(argument_spec=selection_argument_spec(), mutually_exclusive=[["name", "names"]]).run(run)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,16 @@ EXAMPLES = r"""
     name: db1.example.org
     new_name: db9.example.org
     source_policy: keep
+
+# The move options as one dict, for example one entry of a list of moves.
+- name: Move an instance described by a variable
+  ganeti.fleet.instance_move:
+    source: {}
+    destination: {}
+    request: "{{ item }}"
+  loop:
+    - {name: web2.example.org, link_map: {br0: br-prod}}
+    - {name: db2.example.org, primary_node: node3.example.org, nics: [{mac: generate}]}
 """
 
 RETURN = r"""
@@ -108,36 +118,27 @@ cleanup:
   elements: str
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import MoveError, MoveFailed, run_move
-from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import MoveModule
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import run_move
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import move_argument_spec, move_of, move_request
+
+
+def run(module):
+    params = module.params
+    request = move_request(params)
+    source, destination = module.connect(params["source"]), module.connect(params["destination"])
+    with move_of(request["name"]):
+        return run_move(source, destination, request, probe=params["probe"],
+                        shutdown_timeout=params["shutdown_timeout"], transfer_timeout=params["transfer_timeout"],
+                        check_mode=module.check_mode)
 
 
 def main():
-    module = MoveModule(argument_spec=dict(
+    RapiModule(argument_spec=move_argument_spec(
         probe=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120),
         transfer_timeout=dict(type="int", default=7200),
-    ))
-    params = module.params
-    src = dst = None
-    try:
-        src, dst = module.clients()
-        result = run_move(src, dst, module.request(), probe=params["probe"],
-                          shutdown_timeout=params["shutdown_timeout"],
-                          transfer_timeout=params["transfer_timeout"], check_mode=module.check_mode)
-    except MoveFailed as exc:
-        module.fail_json(msg=str(exc), step=exc.step, cleanup=exc.cleanup, job_id=exc.job_id,
-                         job_log=exc.log[-10:])
-    except MoveError as exc:
-        module.fail_json(msg="move of %s: %s" % (params["name"], exc), plan=getattr(exc, "plan", None))
-    except RapiError as exc:
-        module.fail_json(**exc.to_result())
-    finally:
-        for client in (src, dst):
-            if client is not None:
-                client.close()
-    module.exit_json(**result)
+    ), connection=False).run(run)
 
 
 if __name__ == "__main__":

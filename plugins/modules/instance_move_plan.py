@@ -50,18 +50,11 @@ options:
 """
 
 EXAMPLES = r"""
+# old_cluster and new_cluster: dicts of connection options (rapi_url, rapi_user, rapi_password, ca_path).
 - name: Plan moving web1 from one cluster to another
   ganeti.fleet.instance_move_plan:
-    source:
-      rapi_url: https://old-cluster.example.org:5080
-      rapi_user: mover
-      rapi_password: "{{ old_rapi_password }}"
-      ca_path: /etc/ganeti-fleet/old-rapi.pem
-    destination:
-      rapi_url: https://new-cluster.example.org:5080
-      rapi_user: mover
-      rapi_password: "{{ new_rapi_password }}"
-      ca_path: /etc/ganeti-fleet/new-rapi.pem
+    source: "{{ old_cluster }}"
+    destination: "{{ new_cluster }}"
     name: web1.example.org
     nics:
       - mac: generate
@@ -105,37 +98,34 @@ plan:
       type: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import (
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import describe_failures
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
     MoveError,
-    describe_failures,
+    move_argument_spec,
+    move_of,
+    move_request,
     plan_move,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.move_module import MoveModule
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+
+
+def run(module):
+    params = module.params
+    request = move_request(params)
+    source, destination = module.connect(params["source"]), module.connect(params["destination"])
+    with move_of(request["name"]):
+        plan = plan_move(source, destination, request, probe=params["probe"])
+    if not plan["ok"] and params["fail_on_findings"]:
+        raise MoveError("pre-flight of the move of %s failed: %s"
+                        % (request["name"], describe_failures(plan["findings"])), plan=plan)
+    return dict(plan=plan)
 
 
 def main():
-    module = MoveModule(argument_spec=dict(
+    RapiModule(argument_spec=move_argument_spec(
         probe=dict(type="bool", default=True),
         fail_on_findings=dict(type="bool", default=True),
-    ))
-    params = module.params
-    src = dst = None
-    try:
-        src, dst = module.clients()
-        plan = plan_move(src, dst, module.request(), probe=params["probe"])
-    except MoveError as exc:
-        module.fail_json(msg="move of %s: %s" % (params["name"], exc))
-    except RapiError as exc:
-        module.fail_json(**exc.to_result())
-    finally:
-        for client in (src, dst):
-            if client is not None:
-                client.close()
-    if not plan["ok"] and params["fail_on_findings"]:
-        module.fail_json(msg="pre-flight of the move of %s failed: %s"
-                             % (params["name"], describe_failures(plan["findings"])), plan=plan)
-    module.exit_json(changed=False, plan=plan)
+    ), connection=False).run(run)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -48,19 +49,12 @@ options:
     description:
       - With O(state=waited), how many seconds to wait before giving up. The job keeps running.
       - With O(state=canceled), how long to wait for the job to reach its final state after the cancel request.
-    type: int
-    default: 600
 """
 
 EXAMPLES = r"""
-# Connection from GANETI_RAPI_URL, GANETI_RAPI_USER, GANETI_RAPI_PASSWORD,
-# GANETI_RAPI_CA_PATH and GANETI_RAPI_VERIFY_HOSTNAME.
 - name: Work with Ganeti jobs
   hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/ganeti.fleet.rapi:
-      timeout: 30
   tasks:
     - name: Start a job without waiting for it
       ganeti.fleet.tag:
@@ -201,14 +195,14 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import (
     JOB_STATUS_FINALIZED,
     JOB_STATUS_SUCCESS,
     decode_op_error,
     parse_log_entry,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
 
 CANCELABLE = ("queued", "waiting")
 JOB_KEYS = ("status", "summary", "opstatus", "opresult", "received_ts", "start_ts", "end_ts")
@@ -238,53 +232,46 @@ def run(module, client):
     job_id = module.params["job_id"]
     state = module.params["state"]
     timeout = module.params["wait_timeout"]
-    result = dict(changed=False, job_id=job_id)
+    result = module.result
+    result["job_id"] = job_id
 
     if state == "waited":
         waited = client.wait_for_job(job_id, timeout=timeout)
         job = dict((key, waited[key]) for key in JOB_KEYS)
         job["id"] = waited["job_id"]
-        result.update(job_output(job, waited["log"]))
-        return result
+        return job_output(job, waited["log"])
 
     job = client.get_job(job_id)
     if state is None or job.get("status") in JOB_STATUS_FINALIZED:
-        result.update(job_output(job))
-        return result
+        return job_output(job)
 
     # state == "canceled" and the job has not finished
-    result["changed"] = True
     if module.check_mode:
-        result.update(job_output(job))
         if job.get("status") not in CANCELABLE:
             module.warn("Job %s is %s; Ganeti will probably refuse to cancel it"
                         % (job_id, job.get("status")))
-        return result
+        return dict(job_output(job), changed=True)
     success, message = client.cancel_job(job_id)
     result["cancel_message"] = message
     if not success:
-        result["changed"] = False
         result.update(job_output(client.get_job(job_id)))
-        module.fail_json(msg="Ganeti did not cancel job %s: %s" % (job_id, message), **result)
+        raise FleetError("Ganeti did not cancel job %s: %s" % (job_id, message))
+    result["changed"] = True
     try:
         client.wait_for_job(job_id, timeout=timeout)
     except RapiError as exc:
         # a canceled job ends as "failed"; anything else is a real problem
         if exc.kind != "job_failed":
             raise
-    result.update(job_output(client.get_job(job_id)))
-    return result
+    return job_output(client.get_job(job_id))
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            job_id=dict(type="str", required=True),
-            state=dict(type="str", choices=["waited", "canceled"]),
-            wait_timeout=dict(type="int", default=600),
-        ),
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        job_id=dict(type="str", required=True),
+        state=dict(type="str", choices=["waited", "canceled"]),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    )).run(run)
 
 
 if __name__ == "__main__":

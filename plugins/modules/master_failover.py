@@ -26,12 +26,12 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - This module runs on the B(new master), a master candidate of the cluster (it is not a RAPI module). It needs
-    root.
+  - Run it on the B(new master), a master candidate of the cluster.
   - RAPI modules cannot change the master's role (Ganeti refuses it, and M(ganeti.fleet.node) fails with a
     message pointing here); fail the master over first, then change the old master's role.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
 attributes:
   check_mode:
     support: partial
@@ -42,10 +42,6 @@ attributes:
     support: full
     details:
       - The diff shows the master before and after.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   no_voting:
     description:
@@ -140,17 +136,9 @@ stderr_lines:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR, node_identity
-
-
-def read_lines(name, ssconf_dir=DATA_DIR):
-    try:
-        with open(os.path.join(ssconf_dir, "ssconf_" + name), encoding="utf-8") as handle:
-            return [line.strip() for line in handle if line.strip()]
-    except OSError:
-        return None
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import node_identity, ssconf_lines
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 
 def failover_command(no_voting=False, ignore_offline_nodes=False):
@@ -162,67 +150,70 @@ def failover_command(no_voting=False, ignore_offline_nodes=False):
     return command
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            no_voting=dict(type="bool", default=False),
-            ignore_offline_nodes=dict(type="bool", default=False),
-            timeout=dict(type="int", default=300),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    identity = node_identity()
-    candidates = read_lines("master_candidates") or []
-    result = dict(changed=False, cluster_name=identity["cluster_name"], node_name=identity["node_name"],
+def require_candidate(identity, candidates):
+    """This node's name; a failure when it cannot become master."""
+    me = identity["node_name"]
+    if not me:
+        raise FleetError("cannot tell which node of %s this host is (hostname %s is not in the node list)"
+                         % (identity["cluster_name"], os.uname()[1]))
+    if not identity["is_master"] and me not in candidates:
+        raise FleetError(
+            "node %s is not a master candidate of %s, so it cannot become master; the candidates are %s. "
+            "Make it one first (ganeti.fleet.node with role: master-candidate) or run this on a candidate"
+            % (me, identity["cluster_name"], ", ".join(c for c in candidates if c != identity["master_node"])
+               or "none besides the master"))
+    return me
+
+
+def wait_for_master_daemon(module, me, deadline):
+    """Wait until the new master answers queries and reports this node as master.
+
+    The master daemons start in the background, and ``gnt-cluster getmaster``
+    only reads ssconf, so a node list query is what proves they answer.
+    """
+    while True:
+        rc, out, err = module.run_binary(["gnt-node", "list", "--no-headers", "--separator=|", "-o", "name,role"])
+        if rc == 0 and "%s|M" % me in out.split():
+            return
+        if time.monotonic() > deadline:
+            raise FleetError("node %s is master now, but its master daemon did not answer within %s s: %s"
+                             % (me, module.params["timeout"], (err or out).strip()))
+        time.sleep(1)
+
+
+def run(module):
+    params, result, identity = module.params, module.result, module.identity
+    candidates = ssconf_lines("master_candidates") or []
+    result.update(cluster_name=identity["cluster_name"], node_name=identity["node_name"],
                   master_before=identity["master_node"], master=identity["master_node"],
                   master_candidates=candidates)
-    if not identity["cluster_name"]:
-        module.fail_json(msg="this host is not a node of a Ganeti cluster (no ssconf files in %s)" % DATA_DIR,
-                         **result)
-    if not identity["node_name"]:
-        module.fail_json(msg="cannot tell which node of %s this host is (hostname %s is not in the node list)"
-                         % (identity["cluster_name"], os.uname()[1]), **result)
+    module.require_cluster_node()
+    me = require_candidate(identity, candidates)
     if identity["is_master"]:
-        module.exit_json(**result)
-    me = identity["node_name"]
-    if me not in candidates:
-        module.fail_json(
-            msg="node %s is not a master candidate of %s, so it cannot become master; the candidates are %s. "
-                "Make it one first (ganeti.fleet.node with role: master-candidate) or run this on a candidate"
-                % (me, identity["cluster_name"], ", ".join(c for c in candidates if c != identity["master_node"])
-                   or "none besides the master"), **result)
+        return
     command = failover_command(params["no_voting"], params["ignore_offline_nodes"])
     result.update(changed=True, master=me, command=command)
     if module._diff:
         result["diff"] = dict(before={"master": identity["master_node"]}, after={"master": me})
     if module.check_mode:
-        module.exit_json(**result)
-
+        return
     deadline = time.monotonic() + params["timeout"]
-    rc, out, err = module.run_command(command, check_rc=False)
+    rc, out, err = module.run_binary(command)
     result.update(stdout_lines=out.splitlines(), stderr_lines=err.splitlines())
-    after = node_identity()
-    result["master"] = after["master_node"]
-    if rc != 0 or after["master_node"] != me:
-        module.fail_json(msg="gnt-cluster master-failover on %s failed (rc=%s, master now %s): %s"
-                         % (me, rc, after["master_node"], (err or out).strip()),
-                         changed=after["master_node"] != identity["master_node"],
-                         **dict((k, v) for k, v in result.items() if k != "changed"))
-    # The master daemons start in the background; wait until the new master answers queries
-    # (gnt-cluster getmaster only reads ssconf) and reports this node as master.
-    last = ""
-    while True:
-        rc, out, err = module.run_command(["gnt-node", "list", "--no-headers", "--separator=|", "-o", "name,role"],
-                                          check_rc=False)
-        if rc == 0 and "%s|M" % me in out.split():
-            break
-        last = (err or out).strip()
-        if time.monotonic() > deadline:
-            module.fail_json(msg="node %s is master now, but its master daemon did not answer within %s s: %s"
-                             % (me, params["timeout"], last), **result)
-        time.sleep(1)
-    module.exit_json(**result)
+    result["master"] = node_identity()["master_node"]
+    if rc != 0 or result["master"] != me:
+        result["changed"] = result["master"] != identity["master_node"]
+        raise FleetError("gnt-cluster master-failover on %s failed (rc=%s, master now %s): %s"
+                         % (me, rc, result["master"], (err or out).strip()))
+    wait_for_master_daemon(module, me, deadline)
+
+
+def main():
+    NodeModule(argument_spec=dict(
+        no_voting=dict(type="bool", default=False),
+        ignore_offline_nodes=dict(type="bool", default=False),
+        timeout=dict(type="int", default=300),
+    )).run(run)
 
 
 if __name__ == "__main__":

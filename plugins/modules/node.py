@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -79,10 +80,6 @@ options:
       - With V(false) such a demotion fails before anything is sent, with a message giving the pool figures.
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds to wait for each Ganeti job.
-    type: int
-    default: 600
 notes:
   - Bringing a node back from V(offline) needs the node to answer Ganeti's node daemon; Ganeti warns that this
     is done without C(gnt-node add --readd).
@@ -196,26 +193,21 @@ job_log:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _node_role as nr
-from ansible_collections.ganeti.fleet.plugins.module_utils._transport import quote_name
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import error_context
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import find_one
 
 
 def read_cluster(client, name, master):
     """(full name, model) of the cluster, NAME resolved like node_info does."""
     nodes = client.list_nodes(bulk=True)
-    selected, missing = select_by_name(nodes, [name])
-    if missing:
-        raise nr.NodeRoleError("unknown node %s on %s (nodes: %s)"
-                               % (name, client.url, ", ".join(sorted(n["name"] for n in nodes))))
-    return selected[0]["name"], nr.model_cluster(nodes, master)
+    return find_one(nodes, name, "node", client.url)["name"], nr.model_cluster(nodes, master)
 
 
-def submit_step(client, step, dry_run=False):
-    method, suffix, query, body = nr.step_request(step, dry_run=dry_run)
-    return client.submit(method, "/2/nodes/%s/%s" % (quote_name(step["node"]), suffix),
-                         query=query, body=body)
+def run_step(module, client, step, dry_run=False):
+    if step["kind"] == "role" and not dry_run:
+        return module.jobs.run(client.set_node_role, step["node"], step["role"], auto_promote=step["auto_promote"])
+    return module.jobs.run(client.modify_node, step["node"], nr.modify_body(step), dry_run=dry_run)
 
 
 def run(module, client):
@@ -223,88 +215,54 @@ def run(module, client):
     wanted = {"role": params["role"], "master_capable": params["master_capable"],
               "vm_capable": params["vm_capable"]}
     auto_promote = params["auto_promote"]
-    timeout = params["wait_timeout"]
+    result = module.result
+    result.update(name=params["name"], actions=[], job_ids=[])
     info = client.get_info() or {}
     pool_size = info.get("candidate_pool_size")
     master = info.get("master")
-    result = dict(changed=False, name=params["name"], actions=[], job_ids=[])
-    try:
-        name, before = read_cluster(client, params["name"], master)
-    except nr.NodeRoleError as exc:
-        module.fail_json(msg=str(exc), **result)
+    name, before = read_cluster(client, params["name"], master)
     result.update(name=name, role_before=before[name]["role"])
-    try:
-        steps, predicted = nr.plan(before, name, wanted, pool_size, auto_promote)
-    except nr.NodeRoleError as exc:
-        module.fail_json(msg=str(exc), **result)
+    steps, predicted = nr.plan(before, name, wanted, pool_size, auto_promote)
 
     if module.check_mode:
         result["actions"] = [step["reason"] for step in steps]
         if steps:
-            job_id = submit_step(client, steps[0], dry_run=True)
-            result["job_ids"].append(job_id)
-            try:
-                client.wait_for_job(job_id, timeout=timeout)
-            except RapiError as exc:
-                exc.message = "Ganeti refuses to %s on node %s (dry run): %s" % (
-                    steps[0]["reason"], name, exc.message)
-                module.fail_rapi(exc, **result)
-        return finish(module, result, before, predicted, name, changed=bool(steps))
+            with error_context("Ganeti refuses to %s on node %s (dry run)" % (steps[0]["reason"], name)):
+                run_step(module, client, steps[0], dry_run=True)
+        return finish(module, before, predicted, name, changed=bool(steps))
 
     current = before
-    while True:
-        try:
-            step = nr.next_step(current, name, wanted, pool_size, auto_promote)
-        except nr.NodeRoleError as exc:
-            module.fail_json(msg=str(exc), changed=bool(result["job_ids"]), **result_without_changed(result))
-        if step is None:
-            break
+    step = nr.next_step(current, name, wanted, pool_size, auto_promote)
+    while step is not None:
         if len(result["actions"]) >= nr.MAX_STEPS:
-            module.fail_json(msg="node %s did not reach %s after %d changes; it is now %s"
-                             % (name, nr.describe_wanted(wanted), nr.MAX_STEPS, nr.view(current[name])),
-                             changed=True, **result_without_changed(result))
-        job_id = submit_step(client, step)
-        result["job_ids"].append(job_id)
+            raise nr.NodeRoleError("node %s did not reach %s after %d changes; it is now %s"
+                                   % (name, nr.describe_wanted(wanted), nr.MAX_STEPS, nr.view(current[name])))
         result["actions"].append(step["reason"])
-        try:
-            client.wait_for_job(job_id, timeout=timeout)
-        except RapiError as exc:
-            exc.message = "Failed to %s on node %s: %s" % (step["reason"], name, exc.message)
-            module.fail_rapi(exc, changed=len(result["job_ids"]) > 1 or exc.timed_out,
-                             **result_without_changed(result))
-        try:
-            name, current = read_cluster(client, name, master)
-        except nr.NodeRoleError as exc:
-            module.fail_json(msg=str(exc), changed=True, **result_without_changed(result))
-    return finish(module, result, before, current, name, changed=bool(result["job_ids"]))
+        with error_context("Failed to %s on node %s" % (step["reason"], name)):
+            run_step(module, client, step)
+        name, current = read_cluster(client, name, master)
+        step = nr.next_step(current, name, wanted, pool_size, auto_promote)
+    return finish(module, before, current, name, changed=bool(result["job_ids"]))
 
 
-def result_without_changed(result):
-    return dict((key, value) for key, value in result.items() if key != "changed")
-
-
-def finish(module, result, before, after, name, changed):
+def finish(module, before, after, name, changed):
     node = after[name]
-    result.update(changed=changed, role=node["role"], master_capable=node["master_capable"],
-                  vm_capable=node["vm_capable"],
-                  pool_changes=nr.role_changes(before, after, exclude=(name,)))
+    result = dict(changed=changed, role=node["role"], master_capable=node["master_capable"],
+                  vm_capable=node["vm_capable"], pool_changes=nr.role_changes(before, after, exclude=(name,)))
     if module._diff:
         result["diff"] = dict(before=nr.view(before[name]), after=nr.view(node))
     return result
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            role=dict(type="str", choices=list(nr.ROLES)),
-            master_capable=dict(type="bool"),
-            vm_capable=dict(type="bool"),
-            auto_promote=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=600),
-        ),
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        name=dict(type="str", required=True),
+        role=dict(type="str", choices=list(nr.ROLES)),
+        master_capable=dict(type="bool"),
+        vm_capable=dict(type="bool"),
+        auto_promote=dict(type="bool", default=True),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -103,10 +104,6 @@ options:
     description: With O(state=evacuated), tag each instance moved off the node, so that O(state=returned) can bring it back.
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds to wait for each Ganeti job (each migration is one job).
-    type: int
-    default: 1800
 notes:
   - Drain the node first (M(ganeti.fleet.node) with C(role=drained)); otherwise Ganeti may place new instances
     on it meanwhile. The P(ganeti.fleet.node_maintenance#role) role does both, in that order.
@@ -220,136 +217,88 @@ job_log:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _node_maintenance as nm
-from ansible_collections.ganeti.fleet.plugins.module_utils._transport import quote_name
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, error_context
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import find_one
 
 
-class Runner:
-    """Submits jobs, waits for them, and keeps the result up to date for failures."""
-
-    def __init__(self, module, client, result):
-        self.module = module
-        self.client = client
-        self.result = result
-        self.timeout = module.params["wait_timeout"]
-
-    def job(self, method, path, what, query=None, body=None):
-        job_id = self.client.submit(method, path, query=query, body=body)
-        self.result["job_ids"].append(job_id)
-        try:
-            return self.client.wait_for_job(job_id, timeout=self.timeout)
-        except RapiError as exc:
-            exc.message = "Failed to %s: %s" % (what, exc.message)
-            self.fail(exc)
-
-    def fail(self, exc):
-        values = dict(self.result)
-        values["changed"] = bool(values["job_ids"]) and not self.module.check_mode
-        self.module.fail_rapi(exc, **values)
-
-    def move(self, instance, method, body, what):
-        path = "/2/instances/%s/%s" % (quote_name(instance), method)
-        return self.job("PUT", path, what, body=body)
-
-    def set_record(self, instance, tag, present):
-        if present:
-            self.client_tags("add", instance, tag)
-        else:
-            self.client_tags("remove", instance, tag)
-
-    def client_tags(self, action, instance, tag):
-        func = self.client.add_tags if action == "add" else self.client.remove_tags
-        job_id = func("instance", instance, [tag])
-        self.result["job_ids"].append(job_id)
-        try:
-            self.client.wait_for_job(job_id, timeout=self.timeout)
-        except RapiError as exc:
-            exc.message = "Failed to %s tag %s on %s: %s" % (action, tag, instance, exc.message)
-            self.fail(exc)
+def move(module, client, instance, method, body, what):
+    """Migrate or fail INSTANCE over (a dry run in check mode), named WHAT in a failure."""
+    submit = client.migrate_instance if method == nm.MIGRATE else client.failover_instance
+    with error_context("Failed to %s%s" % (what, " (dry run)" if module.check_mode else "")):
+        module.jobs.run(submit, instance, body, dry_run=module.check_mode)
 
 
-def find_node(module, client, name):
-    nodes = client.list_nodes(bulk=True)
-    selected, missing = select_by_name(nodes, [name])
-    if missing:
-        module.fail_json(msg="unknown node %s on %s (nodes: %s)" % (
-            name, client.url, ", ".join(sorted(n["name"] for n in nodes))))
-    return selected[0]
+def set_record(module, client, instance, tag, present):
+    """Add or remove INSTANCE's moved-from record TAG."""
+    change = client.add_tags if present else client.remove_tags
+    with error_context("Failed to %s tag %s on %s" % ("add" if present else "remove", tag, instance)):
+        module.jobs.run(change, "instance", instance, [tag])
 
 
 def primaries_by_name(instances):
     return dict((i["name"], i.get("pnode")) for i in instances)
 
 
-def evacuate(module, client, node, result):
+def evacuate(module, client, node):
     params = module.params
+    result = module.result
     name = node["name"]
     instances = client.list_instances(bulk=True)
     plan = nm.plan_evacuation(name, instances, offline=bool(node.get("offline")))
     moves = plan["moves"] if params["primaries"] else []
     secondaries = plan["secondaries"] if params["secondaries"] else []
-    unmovable = plan["unmovable"] if params["primaries"] else []
-    result["unmovable"] = unmovable
-    if unmovable and not params["allow_unmovable"]:
-        module.fail_json(msg="%s. Nothing was changed. Move or remove them first, or set allow_unmovable: "
-                         "true to leave them on the node" % nm.describe_unmovable(name, unmovable), **result)
+    result["unmovable"] = plan["unmovable"] if params["primaries"] else []
+    if result["unmovable"] and not params["allow_unmovable"]:
+        raise FleetError("%s. Nothing was changed. Move or remove them first, or set allow_unmovable: true to "
+                         "leave them on the node" % nm.describe_unmovable(name, result["unmovable"]))
     by_name = dict((i["name"], i) for i in instances)
     before = primaries_by_name(by_name[m["name"]] for m in moves)
-    runner = Runner(module, client, result)
     tag = nm.moved_from_tag(name)
-    for move in moves:
-        instance = by_name[move["name"]]
-        what = "%s instance %s off node %s" % (move["method"], move["name"], name)
-        body = nm.move_body(instance, move["method"], params["target_node"], params["iallocator"],
-                            params["migration_mode"], params["allow_failover"], params["shutdown_timeout"],
-                            dry_run=module.check_mode)
-        if module.check_mode:
-            runner.move(move["name"], move["method"], body, what + " (dry run)")
-            result["moved"].append({"name": move["name"], "method": move["method"], "from": name,
-                                    "to": params["target_node"]})
-            continue
-        if params["record"] and tag not in (instance.get("tags") or []):
-            runner.set_record(move["name"], tag, True)
-        runner.move(move["name"], move["method"], body, what)
-        after = client.get_instance(move["name"])
-        result["moved"].append({"name": move["name"], "method": move["method"], "from": name,
-                                "to": after.get("pnode")})
-        if after.get("pnode") == name:
-            runner.fail(RapiError("instance %s is still on %s after its %s job succeeded"
-                                  % (move["name"], name, move["method"]), kind="job_failed"))
+    for planned in moves:
+        instance = by_name[planned["name"]]
+        body = nm.move_body(instance, planned["method"], params["target_node"], params["iallocator"],
+                            params["migration_mode"], params["allow_failover"], params["shutdown_timeout"])
+        if params["record"] and not module.check_mode and tag not in (instance.get("tags") or []):
+            set_record(module, client, planned["name"], tag, True)
+        move(module, client, planned["name"], planned["method"], body,
+             "%s instance %s off node %s" % (planned["method"], planned["name"], name))
+        to = params["target_node"] if module.check_mode else client.get_instance(planned["name"]).get("pnode")
+        result["moved"].append({"name": planned["name"], "method": planned["method"], "from": name, "to": to})
+        if to == name and not module.check_mode:
+            raise FleetError("instance %s is still on %s after its %s job succeeded"
+                             % (planned["name"], name, planned["method"]))
     if secondaries:
-        body = {"mode": "secondary-only"}
-        if params["target_node"]:
-            body["remote_node"] = params["target_node"]
-        elif params["iallocator"]:
-            body["iallocator"] = params["iallocator"]
-        job = runner.job("POST", "/2/nodes/%s/evacuate" % quote_name(name),
-                         "evacuate the secondary instances of node %s" % name,
-                         query={"dry-run": 1} if module.check_mode else None, body=body)
-        ids, errors = nm.sub_job_ids(job.get("opresult"))
-        for job_id in ids:
-            result["job_ids"].append(job_id)
-            try:
-                client.wait_for_job(job_id, timeout=params["wait_timeout"])
-            except RapiError as exc:
-                exc.message = "Failed to move a secondary off node %s: %s" % (name, exc.message)
-                runner.fail(exc)
-        if errors:
-            module.fail_json(msg="Ganeti could not start every secondary evacuation off %s: %s"
-                             % (name, "; ".join(errors)), changed=True, **without_changed(result))
+        evacuate_secondaries(module, client, name)
         result["secondaries"] = secondaries
-    changed = bool(moves or secondaries)
     if module._diff:
         after = dict(before)
-        for move in result["moved"]:
-            after[move["name"]] = move["to"]
+        after.update((moved["name"], moved["to"]) for moved in result["moved"])
         result["diff"] = dict(before={"primary_nodes": before}, after={"primary_nodes": after})
-    return changed
+    return bool(moves or secondaries)
 
 
-def bring_back(module, client, node, result):
+def evacuate_secondaries(module, client, name):
+    params = module.params
+    body = {"mode": "secondary-only"}
+    if params["target_node"]:
+        body["remote_node"] = params["target_node"]
+    elif params["iallocator"]:
+        body["iallocator"] = params["iallocator"]
+    with error_context("Failed to evacuate the secondary instances of node %s" % name):
+        job = module.jobs.run(client.evacuate_node, name, body, dry_run=module.check_mode)
+    ids, errors = nm.sub_job_ids(job.get("opresult"))
+    for job_id in ids:
+        # Jobs Ganeti started for the evacuation: recorded and followed like the module's own.
+        with error_context("Failed to move a secondary off node %s" % name):
+            module.jobs.follow(job_id)
+    if errors:
+        raise FleetError("Ganeti could not start every secondary evacuation off %s: %s" % (name, "; ".join(errors)))
+
+
+def bring_back(module, client, node):
+    params = module.params
+    result = module.result
     name = node["name"]
     instances = client.list_instances(bulk=True)
     plan = nm.plan_return(name, instances)
@@ -361,94 +310,74 @@ def bring_back(module, client, node, result):
     if unavailable and plan["moves"]:
         state = "offline" if node.get("offline") else "drained"
         if not module.check_mode:
-            module.fail_json(msg="node %s is %s, so Ganeti refuses it as a target; bring it back first "
-                             "(ganeti.fleet.node with the role it should have)" % (name, state), **result)
+            raise FleetError("node %s is %s, so Ganeti refuses it as a target; bring it back first "
+                             "(ganeti.fleet.node with the role it should have)" % (name, state))
         module.warn("node %s is %s: the moves back are not dry-run (Ganeti refuses %s targets)"
                     % (name, state, state))
     before = primaries_by_name(by_name[m["name"]] for m in plan["moves"])
-    runner = Runner(module, client, result)
     tag = nm.moved_from_tag(name)
-    for move in plan["moves"]:
-        instance = by_name[move["name"]]
-        what = "%s instance %s back to node %s" % (move["method"], move["name"], name)
-        body = nm.move_body(instance, move["method"], target_node=name,
-                            migration_mode=module.params["migration_mode"],
-                            allow_failover=module.params["allow_failover"],
-                            shutdown_timeout=module.params["shutdown_timeout"], dry_run=module.check_mode)
-        if module.check_mode:
-            if not unavailable:
-                runner.move(move["name"], move["method"], body, what + " (dry run)")
-            result["moved"].append({"name": move["name"], "method": move["method"],
-                                    "from": instance.get("pnode"), "to": name})
-            continue
-        runner.move(move["name"], move["method"], body, what)
-        after = client.get_instance(move["name"])
-        result["moved"].append({"name": move["name"], "method": move["method"],
-                                "from": instance.get("pnode"), "to": after.get("pnode")})
-        runner.set_record(move["name"], tag, False)
-        result["released"].append(move["name"])
-    for instance in plan["release"]:
+    for planned in plan["moves"]:
+        instance = by_name[planned["name"]]
+        body = nm.move_body(instance, planned["method"], target_node=name, migration_mode=params["migration_mode"],
+                            allow_failover=params["allow_failover"], shutdown_timeout=params["shutdown_timeout"])
+        if not (module.check_mode and unavailable):
+            move(module, client, planned["name"], planned["method"], body,
+                 "%s instance %s back to node %s" % (planned["method"], planned["name"], name))
+        to = name if module.check_mode else client.get_instance(planned["name"]).get("pnode")
+        result["moved"].append({"name": planned["name"], "method": planned["method"],
+                                "from": instance.get("pnode"), "to": to})
         if not module.check_mode:
-            runner.set_record(instance, tag, False)
-        result["released"].append(instance)
+            set_record(module, client, planned["name"], tag, False)
+            result["released"].append(planned["name"])
+    release_records(module, client, name, plan["release"])
     if module._diff:
-        after = dict((key, name) for key in before)
-        result["diff"] = dict(before={"primary_nodes": before}, after={"primary_nodes": after})
+        result["diff"] = dict(before={"primary_nodes": before}, after={"primary_nodes": dict.fromkeys(before, name)})
     return bool(plan["moves"] or plan["release"])
 
 
-def release(module, client, node, result):
-    name = node["name"]
+def release_records(module, client, name, instances):
+    """Remove NODE's moved-from record from INSTANCES (in check mode, only list them)."""
     tag = nm.moved_from_tag(name)
-    names = nm.recorded(name, client.list_instances(bulk=True))
-    runner = Runner(module, client, result)
-    for instance in names:
+    for instance in instances:
         if not module.check_mode:
-            runner.set_record(instance, tag, False)
-        result["released"].append(instance)
+            set_record(module, client, instance, tag, False)
+        module.result["released"].append(instance)
+
+
+def release(module, client, node):
+    names = nm.recorded(node["name"], client.list_instances(bulk=True))
+    release_records(module, client, node["name"], names)
     if module._diff:
-        result["diff"] = dict(before={"recorded": names}, after={"recorded": []})
+        module.result["diff"] = dict(before={"recorded": names}, after={"recorded": []})
     return bool(names)
 
 
-def without_changed(result):
-    return dict((key, value) for key, value in result.items() if key != "changed")
+STATES = {"evacuated": evacuate, "returned": bring_back, "released": release}
 
 
 def run(module, client):
-    node = find_node(module, client, module.params["name"])
-    result = dict(changed=False, node=node["name"], moved=[], unmovable=[], secondaries=[], released=[],
-                  stuck=[], job_ids=[])
-    state = module.params["state"]
-    if state == "evacuated":
-        changed = evacuate(module, client, node, result)
-    elif state == "returned":
-        changed = bring_back(module, client, node, result)
-    else:
-        changed = release(module, client, node, result)
-    result["changed"] = changed
-    return result
+    module.result.update(node=module.params["name"], moved=[], unmovable=[], secondaries=[], released=[], stuck=[],
+                         job_ids=[])
+    node = find_one(client.list_nodes(bulk=True), module.params["name"], "node", client.url)
+    module.result["node"] = node["name"]
+    return dict(changed=STATES[module.params["state"]](module, client, node))
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["evacuated", "returned", "released"], default="evacuated"),
-            primaries=dict(type="bool", default=True),
-            secondaries=dict(type="bool", default=True),
-            allow_unmovable=dict(type="bool", default=False),
-            migration_mode=dict(type="str", choices=["live", "non-live"], default="live"),
-            allow_failover=dict(type="bool", default=False),
-            target_node=dict(type="str"),
-            iallocator=dict(type="str"),
-            shutdown_timeout=dict(type="int", default=120),
-            record=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=1800),
-        ),
-        mutually_exclusive=[["target_node", "iallocator"]],
-    )
-    module.run(run)
+    RapiModule(argument_spec=dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=list(STATES), default="evacuated"),
+        primaries=dict(type="bool", default=True),
+        secondaries=dict(type="bool", default=True),
+        allow_unmovable=dict(type="bool", default=False),
+        migration_mode=dict(type="str", choices=["live", "non-live"], default="live"),
+        allow_failover=dict(type="bool", default=False),
+        target_node=dict(type="str"),
+        iallocator=dict(type="str"),
+        shutdown_timeout=dict(type="int", default=120),
+        record=dict(type="bool", default=True),
+        wait_timeout=job_argument_spec()["wait_timeout"],
+    ), mutually_exclusive=[["target_node", "iallocator"]]).run(run)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ module: node_info
 short_description: Read information about Ganeti nodes through RAPI
 version_added: 0.1.0
 description:
-  - Returns Ganeti nodes as listed by C(GET /2/nodes?bulk=1), one request for the whole cluster.
-  - Without O(name) and O(names) every node of the cluster is returned.
-  - Names are matched exactly, or by their first label when that is unique (V(node1) finds
-    V(node1.example.org)).
+  - Returns Ganeti nodes with the fields of C(GET /2/nodes?bulk=1).
+  - For one node (O(name)) also what the P(ganeti.fleet.node_maintenance#role) role records on it, and the tag it
+    records it with (RV(maintenance)).
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
@@ -22,29 +21,14 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
   - ganeti.fleet.attributes.info_module
-options:
-  name:
-    description:
-      - Name of one node to return. The module fails if it does not exist.
-      - Mutually exclusive with O(names).
-    type: str
-  names:
-    description:
-      - Names of the nodes to return. The module fails, naming them, if some do not exist.
-      - Mutually exclusive with O(name).
-    type: list
-    elements: str
+  - ganeti.fleet.selection
+options: {}
 """
 
 EXAMPLES = r"""
-# Connection from GANETI_RAPI_URL, GANETI_RAPI_USER, GANETI_RAPI_PASSWORD,
-# GANETI_RAPI_CA_PATH and GANETI_RAPI_VERIFY_HOSTNAME.
 - name: Look at nodes
   hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/ganeti.fleet.rapi:
-      timeout: 30
   tasks:
     - name: List every node of the cluster
       ganeti.fleet.node_info:
@@ -137,36 +121,46 @@ node:
   sample:
     name: node1.example.org
     role: M
+maintenance:
+  description:
+    - The role of the node named by O(name), and the record the P(ganeti.fleet.node_maintenance#role) role keeps of
+      the role it had before it was taken out of service (a node tag), so that it can bring it back in that role.
+  returned: when O(name) is given
+  type: dict
+  contains:
+    role:
+      description: The node's role, V(master), V(master-candidate), V(regular), V(drained) or V(offline).
+      type: str
+      sample: master-candidate
+    record_tag:
+      description: The node tag that records the node's current role.
+      type: str
+      sample: ganeti-fleet:maintenance-previous-role:master-candidate
+    recorded_role:
+      description: The role recorded on the node, or null when none is.
+      type: str
+      sample: master-candidate
+    record_tags:
+      description: The node's tags that record a role (removed when the node is back in service).
+      type: list
+      elements: str
+      sample: [ganeti-fleet:maintenance-previous-role:master-candidate]
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
-from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name, wanted_names
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_maintenance import role_record
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import selected_result, selection_argument_spec
 
 
 def run(module, client):
-    names = wanted_names(module.params["name"], module.params["names"])
-    selected, missing = select_by_name(client.list_nodes(bulk=True), names)
-    if missing:
-        module.fail_json(
-            msg="Unknown node%s on %s: %s" % (
-                "s" if len(missing) > 1 else "", client.url, ", ".join(missing)),
-            missing=missing,
-        )
-    result = dict(changed=False, nodes=selected)
-    if module.params["name"]:
-        result["node"] = selected[0]
+    result = selected_result(client.list_nodes(bulk=True), module.params, "node", client.url)
+    if "node" in result:
+        result["maintenance"] = role_record(result["node"])
     return result
 
 
 def main():
-    module = create_rapi_module(
-        argument_spec=dict(
-            name=dict(type="str"),
-            names=dict(type="list", elements="str"),
-        ),
-        mutually_exclusive=[["name", "names"]],
-    )
-    module.run(run)
+    RapiModule(argument_spec=selection_argument_spec(), mutually_exclusive=[["name", "names"]]).run(run)
 
 
 if __name__ == "__main__":

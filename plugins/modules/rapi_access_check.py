@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.attributes
+  - ganeti.fleet.job
 attributes:
   check_mode:
     support: full
@@ -42,9 +43,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for the dry-run job.
-    type: int
-    default: 60
+    description: Seconds to wait for the dry-run job of the write check.
   expected_cluster_name:
     description: Fail unless the cluster's name (C(/2/info)) is this one.
     type: str
@@ -107,56 +106,52 @@ job_id:
   returned: when O(check_write=true)
   type: str
   sample: "1234"
+job_ids:
+  description: The id of the dry-run job of the write check, as a list.
+  returned: when O(check_write=true)
+  type: list
+  elements: str
+  sample: ["1234"]
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import create_rapi_module
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, error_context
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule, job_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_ACCESS_CHECK
 
-PROBE_TAG = "ganeti-fleet:access-check"
+
+#: How a failed request names the step of the check it belongs to.
+FAILED_AT = "RAPI access check failed at the %s step"
 
 
 def run(module, client):
-    params = module.params
-    result = dict(changed=False, url=client.url, user=client.user, ca_path=client.ca_path,
+    result = module.result
+    result.update(url=client.url, user=client.user, ca_path=client.ca_path,
                   hostname_verified=bool(client.validate_certs and client.verify_hostname))
     if not client.user:
-        module.fail_json(msg="give rapi_user and rapi_password: the check is about a user's access", **result)
-    step = "TLS and RAPI version"
-    try:
+        raise FleetError("give rapi_user and rapi_password: the check is about a user's access")
+    with error_context(FAILED_AT % "TLS and RAPI version"):
         version = client.get_version()
-        if version != 2:
-            module.fail_json(msg="%s answers /version with %r, not 2" % (client.url, version), **result)
-        result["rapi_version"] = version
-        step = "authentication"
+    if version != 2:
+        raise FleetError("%s answers /version with %r, not 2" % (client.url, version))
+    result["rapi_version"] = version
+    with error_context(FAILED_AT % "authentication"):
         info = client.get_info() or {}
-        result["cluster_name"] = info.get("name")
-        result["software_version"] = info.get("software_version")
-        expected = params["expected_cluster_name"]
-        if expected and info.get("name") != expected:
-            module.fail_json(msg="%s is the RAPI of cluster %s, not %s" % (client.url, info.get("name"), expected),
-                             **result)
-        result["write_access"] = None
-        if params["check_write"]:
-            step = "write access (dry-run job)"
-            job_id = client.add_tags("cluster", None, [PROBE_TAG], dry_run=True)
-            result["job_id"] = job_id
-            client.wait_for_job(job_id, timeout=params["wait_timeout"])
-            result["write_access"] = True
-    except RapiError as exc:
-        values = exc.to_result()
-        values["msg"] = "RAPI access check failed at the %s step: %s" % (step, exc)
-        values.update(result)
-        module.fail_json(**values)
-    return result
+    result.update(cluster_name=info.get("name"), software_version=info.get("software_version"), write_access=None)
+    expected = module.params["expected_cluster_name"]
+    if expected and info.get("name") != expected:
+        raise FleetError("%s is the RAPI of cluster %s, not %s" % (client.url, info.get("name"), expected))
+    if module.params["check_write"]:
+        with error_context(FAILED_AT % "write access (dry-run job)"):
+            job = module.jobs.run(client.add_tags, "cluster", None, [TAG_ACCESS_CHECK], dry_run=True)
+        result.update(job_id=job["job_id"], write_access=True)
 
 
 def main():
-    module = create_rapi_module(argument_spec=dict(
+    RapiModule(argument_spec=dict(
         check_write=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=60),
+        wait_timeout=job_argument_spec()["wait_timeout"],
         expected_cluster_name=dict(type="str"),
-    ))
-    module.run(run)
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -216,53 +216,95 @@ private_keys_dropped:
 """
 
 import os
-import socket
-import ssl
-import tempfile
-import traceback
-from urllib.parse import urlsplit
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, error_context
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import ControllerModule
 
-if ra.HAS_CRYPTOGRAPHY:
-    from cryptography import x509
-
-
-def parse_endpoint(url):
-    text = url.strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if not parts.hostname:
-        raise ra.AccessError("%r has no host name" % url)
-    return parts.hostname, parts.port or 5080
+#: What each certificate of the result tells (keys of ``describe_cert``).
+SHOWN = ("sha256_fingerprint", "subject", "common_name", "dns_names", "ip_addresses", "not_after", "days_left")
 
 
-def fetch_certificate(url, timeout):
-    host, port = parse_endpoint(url)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # trust on first use: the fingerprint is checked instead
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            der = tls.getpeercert(binary_form=True)
-    return x509.load_der_x509_certificate(der)
-
-
-def write_bundle(path, text, mode):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+def file_mode(value):
+    if not isinstance(value, str):
+        return value
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return int(value, 8)
+    except ValueError as exc:
+        raise FleetError("mode must be an octal number such as '0644'") from exc
+
+
+def read_bundle(path):
+    """The bundle's text (None when it does not exist) and its entries."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None, {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FleetError("cannot read %s: %s" % (path, exc)) from exc
+    with error_context("%s is not a readable bundle" % path):
+        return text, ra.parse_bundle(text) if text else {}
+
+
+def given_certificates(item, timeout):
+    """``(certificates, source, private keys dropped)`` of one entry of the certificates option."""
+    if item["pem"] is not None:
+        dropped = sum(1 for label, _block in ra.pem_blocks(item["pem"]) if "PRIVATE KEY" in label)
+        return ra.certificates_from_pem(item["pem"]), "pem", dropped
+    try:
+        return [ra.served_certificate(*ra.parse_endpoint(item["url"]), timeout=timeout)], "url", 0
+    except (OSError, ValueError) as exc:
+        raise FleetError("cannot fetch the certificate from %s: %s" % (item["url"], exc)) from exc
+
+
+def check_certificates(module, item, certs, source, current):
+    """Fail unless CERTS are what the entry ITEM pins, or what the bundle CURRENT already trusts."""
+    name = item["name"]
+    if not certs:
+        raise FleetError("the PEM text holds no certificate")
+    fingerprints = [ra.cert_fingerprint(c) for c in certs]
+    if item["sha256_fingerprint"]:
+        pin = ra.normalize_fingerprint(item["sha256_fingerprint"])
+        if pin not in fingerprints:
+            raise FleetError("the certificate has the SHA-256 fingerprint %s, not the pinned %s"
+                             % (", ".join(fingerprints), pin))
+    elif source == "url" and name in current and not module.params["replace_changed"]:
+        known = [ra.cert_fingerprint(c) for c in current[name]]
+        if fingerprints[0] not in known:
+            raise FleetError("%s serves a certificate (SHA-256 %s) that differs from the one in %s (%s); pin the"
+                             " new one with sha256_fingerprint or set replace_changed=true"
+                             % (item["url"], fingerprints[0], module.params["path"], ", ".join(known)))
+
+
+def wanted_certificates(module, current):
+    """``{name: certificates}`` and ``{name: source}`` of what the bundle must hold."""
+    params = module.params
+    names = [item["name"] for item in params["certificates"]]
+    duplicates = sorted(set(n for n in names if names.count(n) > 1))
+    if duplicates:
+        raise FleetError("cluster names given more than once: %s" % ", ".join(duplicates))
+    wanted, sources = {}, {}
+    for item in params["certificates"]:
+        name = item["name"]
+        if not name or any(ch.isspace() for ch in name):
+            raise FleetError("cluster name %r must be non-empty, without blanks" % name)
+        with error_context(name):
+            certs, source, dropped = given_certificates(item, params["timeout"])
+            check_certificates(module, item, certs, source, current)
+        module.result["private_keys_dropped"] += dropped
+        wanted[name], sources[name] = certs, source
+    if not params["exclusive"]:
+        for name, certs in current.items():
+            if name and name not in wanted:
+                wanted[name], sources[name] = certs, "kept"
+    return wanted, sources
+
+
+def shown(name, source, cert):
+    info = ra.describe_cert(cert)
+    return dict(name=name, source=source, **{key: info[key] for key in SHOWN})
 
 
 def summary(entries):
@@ -270,123 +312,49 @@ def summary(entries):
                    for name in sorted(entries) for cert in entries[name]) or "(empty)\n"
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            certificates=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                pem=dict(type="str", no_log=True),
-                url=dict(type="str"),
-                sha256_fingerprint=dict(type="str"),
-            ), mutually_exclusive=[("pem", "url")], required_one_of=[("pem", "url")]),
-            exclusive=dict(type="bool", default=True),
-            replace_changed=dict(type="bool", default=False),
-            mode=dict(type="raw", default="0644"),
-            timeout=dict(type="int", default=10),
-        ),
-        supports_check_mode=True,
-    )
-    if not ra.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=ra.CRYPTOGRAPHY_IMPORT_ERROR)
-    params = module.params
-    path = params["path"]
-    mode = params["mode"]
-    if isinstance(mode, str):
-        try:
-            mode = int(mode, 8)
-        except ValueError:
-            module.fail_json(msg="mode must be an octal number such as '0644'")
-    result = dict(changed=False, path=path, certificates=[], added=[], removed=[], private_keys_dropped=0)
-
-    try:
-        with open(path, encoding="ascii") as handle:
-            current_text = handle.read()
-    except FileNotFoundError:
-        current_text = None
-    except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (path, exc), **result)
-    try:
-        current = ra.parse_bundle(current_text) if current_text else {}
-    except ra.AccessError as exc:
-        module.fail_json(msg="%s is not a readable bundle: %s" % (path, exc), **result)
-
-    wanted, sources = {}, {}
-    names = [item["name"] for item in params["certificates"]]
-    duplicates = sorted(set(n for n in names if names.count(n) > 1))
-    if duplicates:
-        module.fail_json(msg="cluster names given more than once: %s" % ", ".join(duplicates), **result)
-    for item in params["certificates"]:
-        name = item["name"]
-        if not name or any(ch.isspace() for ch in name):
-            module.fail_json(msg="cluster name %r must be non-empty, without blanks" % name, **result)
-        try:
-            if item["pem"] is not None:
-                certs = ra.certificates_from_pem(item["pem"])
-                result["private_keys_dropped"] += sum(
-                    1 for block in ra.pem_blocks(item["pem"]) if "PRIVATE KEY" in block[0])
-                source = "pem"
-            else:
-                certs = [fetch_certificate(item["url"], params["timeout"])]
-                source = "url"
-        except ra.AccessError as exc:
-            module.fail_json(msg="%s: %s" % (name, exc), **result)
-        except (OSError, ssl.SSLError) as exc:
-            module.fail_json(msg="%s: cannot fetch the certificate from %s: %s" % (name, item["url"], exc),
-                             **result)
-        if not certs:
-            module.fail_json(msg="%s: the PEM text holds no certificate" % name, **result)
-        fingerprints = [ra.cert_fingerprint(c) for c in certs]
-        if item["sha256_fingerprint"]:
-            try:
-                pin = ra.normalize_fingerprint(item["sha256_fingerprint"])
-            except ra.AccessError as exc:
-                module.fail_json(msg="%s: %s" % (name, exc), **result)
-            if pin not in fingerprints:
-                module.fail_json(msg="%s: the certificate has the SHA-256 fingerprint %s, not the pinned %s"
-                                 % (name, ", ".join(fingerprints), pin), **result)
-        elif source == "url" and name in current and not params["replace_changed"]:
-            known = [ra.cert_fingerprint(c) for c in current[name]]
-            if fingerprints[0] not in known:
-                module.fail_json(msg="%s: %s serves a certificate (SHA-256 %s) that differs from the one in %s "
-                                 "(%s); pin the new one with sha256_fingerprint or set replace_changed=true"
-                                 % (name, item["url"], fingerprints[0], path, ", ".join(known)), **result)
-        wanted[name] = certs
-        sources[name] = source
-    if not params["exclusive"]:
-        for name, certs in current.items():
-            if name and name not in wanted:
-                wanted[name] = certs
-                sources[name] = "kept"
-
+def run(module):
+    module.require_library(ra.HAS_CRYPTOGRAPHY, "cryptography", ra.CRYPTOGRAPHY_IMPORT_ERROR)
+    path = module.params["path"]
+    mode = file_mode(module.params["mode"])
+    result = module.result
+    result.update(path=path, certificates=[], added=[], removed=[], private_keys_dropped=0)
+    current_text, current = read_bundle(path)
+    wanted, sources = wanted_certificates(module, current)
     text = ra.render_bundle(wanted)
-    changed = text != current_text
-    added = sorted(n for n in wanted if [ra.cert_fingerprint(c) for c in wanted[n]]
-                   != [ra.cert_fingerprint(c) for c in current.get(n, [])])
-    removed = sorted(n for n in current if n not in wanted)
-    result.update(changed=changed, added=added, removed=removed)
-    for name in sorted(wanted):
-        for cert in wanted[name]:
-            info = ra.describe_cert(cert)
-            result["certificates"].append(dict(
-                name=name, source=sources[name],
-                **{k: info[k] for k in ("sha256_fingerprint", "subject", "common_name", "dns_names",
-                                        "ip_addresses", "not_after", "days_left")}))
-    if not changed and current_text is not None:
+    result.update(
+        changed=text != current_text,
+        added=sorted(n for n in wanted if [ra.cert_fingerprint(c) for c in wanted[n]]
+                     != [ra.cert_fingerprint(c) for c in current.get(n, [])]),
+        removed=sorted(n for n in current if n not in wanted),
+        certificates=[shown(name, sources[name], cert) for name in sorted(wanted) for cert in wanted[name]])
+    if current_text is not None and not result["changed"]:
         try:
-            if os.stat(path).st_mode & 0o7777 != mode:
-                result["changed"] = changed = True
+            result["changed"] = os.stat(path).st_mode & 0o7777 != mode
         except OSError:
             pass
-    if changed and module._diff:
-        result["diff"] = dict(before_header=path, after_header=path, before=summary(current),
-                              after=summary(wanted))
-    if changed and not module.check_mode:
+    if result["changed"] and module._diff:
+        result["diff"] = dict(before_header=path, after_header=path, before=summary(current), after=summary(wanted))
+    if result["changed"] and not module.check_mode:
         try:
-            write_bundle(path, text, mode)
+            atomic_write(path, text.encode("ascii"), mode)
         except OSError as exc:
-            module.fail_json(msg="cannot write %s: %s" % (path, exc), exception=traceback.format_exc(), **result)
-    module.exit_json(**result)
+            raise FleetError("cannot write %s: %s" % (path, exc)) from exc
+
+
+def main():
+    ControllerModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        certificates=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            pem=dict(type="str", no_log=True),
+            url=dict(type="str"),
+            sha256_fingerprint=dict(type="str"),
+        ), mutually_exclusive=[("pem", "url")], required_one_of=[("pem", "url")]),
+        exclusive=dict(type="bool", default=True),
+        replace_changed=dict(type="bool", default=False),
+        mode=dict(type="raw", default="0644"),
+        timeout=dict(type="int", default=10),
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -32,14 +32,15 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - This module runs on the cluster's B(master node) over the normal SSH connection (RAPI cannot read or
-    change its own certificate). It needs root.
+  - RAPI cannot read or change its own certificate, hence a module on the master node.
   - Requires the Python library C(cryptography) on the master node (Debian package C(python3-cryptography),
     a dependency of Ganeti's C(python3-openssl)).
   - The previous certificate and key are not kept. RAPI clients that trust the previous certificate must get
     the new one (M(ganeti.fleet.rapi_ca_bundle)).
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
+  - ganeti.fleet.node.master
 attributes:
   check_mode:
     support: full
@@ -50,10 +51,6 @@ attributes:
     support: full
     details:
       - The diff shows the subject, subjectAltName, expiry and fingerprint, never key material.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   reissue:
     description:
@@ -203,55 +200,32 @@ steps:
   sample: [write, redist-conf, restart-rapi, verify]
 """
 
-import grp
-import hashlib
-import os
-import pwd
-import socket
-import ssl
+import ipaddress
 import time
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
-    DATA_DIR,
-    atomic_write,
-    node_identity,
+    redistribute,
+    rewrite_file,
+    run_checked,
+    ssconf_value,
 )
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 DAEMON_UTIL = "/usr/lib/ganeti/daemon-util"
-RAPI_PORT = 5080
-
-
-def read_master_ip():
-    try:
-        with open(os.path.join(DATA_DIR, "ssconf_master_ip"), encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except OSError:
-        return None
-
-
-def served_fingerprint(host, timeout=5):
-    """SHA-256 of the certificate RAPI serves on HOST (no verification: only compared)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, RAPI_PORT), timeout=timeout) as sock:
-        with context.wrap_socket(sock) as tls:
-            der = tls.getpeercert(binary_form=True)
-    return hashlib.sha256(der).hexdigest()
+STEPS = ["write", "redist-conf", "restart-rapi", "verify"]
 
 
 def wait_for_served(hosts, fingerprint, timeout):
+    """The first of HOSTS whose RAPI serves the certificate FINGERPRINT, else why none did."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
         for host in hosts:
             try:
-                served = served_fingerprint(host)
-            except (OSError, ssl.SSLError) as exc:
+                served = ra.cert_fingerprint(ra.served_certificate(host, timeout=5))
+            except (OSError, ValueError) as exc:
                 last = "%s: %s" % (host, exc)
                 continue
             if served == fingerprint:
@@ -262,16 +236,6 @@ def wait_for_served(hosts, fingerprint, timeout):
         time.sleep(0.5)
 
 
-def ownership():
-    """(mode, uid, gid) for rapi.pem: the existing file's, else Ganeti's."""
-    try:
-        stat = os.stat(ra.RAPI_CERT_FILE)
-        return stat.st_mode & 0o7777, stat.st_uid, stat.st_gid
-    except FileNotFoundError:
-        mode, user, group = ra.RAPI_CERT_OWNERSHIP
-        return mode, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-
-
 def diff_text(info):
     if not info:
         return "(no certificate)\n"
@@ -280,123 +244,113 @@ def diff_text(info):
                info["not_after"], info["sha256_fingerprint"]))
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            reissue=dict(type="str", choices=["never", "when_needed", "always"], default="when_needed"),
-            dns_names=dict(type="list", elements="str", default=[]),
-            ip_addresses=dict(type="list", elements="str", default=[]),
-            include_master_ip=dict(type="bool", default=True),
-            valid_days=dict(type="int", default=1825),
-            renew_before_days=dict(type="int", default=30),
-            key_size=dict(type="int", default=2048, no_log=False),
-            restart_timeout=dict(type="int", default=60),
-        ),
-        supports_check_mode=True,
-    )
-    if not ra.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=ra.CRYPTOGRAPHY_IMPORT_ERROR)
-    params = module.params
-    identity = node_identity()
-    master_ip = read_master_ip()
-    result = dict(changed=False, cluster_name=identity["cluster_name"], master_node=identity["master_node"],
-                  master_ip=master_ip, certificate=None, info=None, previous=None, reissued=False,
-                  reasons=[], steps=[])
-    if not identity["cluster_name"]:
-        module.fail_json(msg="this host is not a node of a Ganeti cluster (no ssconf files in %s)" % DATA_DIR,
-                         **result)
-    if not identity["is_master"]:
-        module.fail_json(msg="this module must run on the master node of %s (%s), not on %s"
-                         % (identity["cluster_name"], identity["master_node"],
-                            identity["node_name"] or "this host"), **result)
+def check_params(params, ips):
+    try:
+        for address in ips:
+            ipaddress.ip_address(address)
+    except ValueError as exc:
+        raise FleetError("invalid ip_addresses: %s" % exc) from exc
     if params["key_size"] < 2048:
-        module.fail_json(msg="key_size must be at least 2048", **result)
+        raise FleetError("key_size must be at least 2048")
     if params["valid_days"] < 1 or params["renew_before_days"] < 0 \
             or params["renew_before_days"] >= params["valid_days"]:
-        module.fail_json(msg="valid_days must be positive and larger than renew_before_days", **result)
+        raise FleetError("valid_days must be positive and larger than renew_before_days")
 
-    cluster = identity["cluster_name"]
-    ips = list(params["ip_addresses"])
-    if params["include_master_ip"] and master_ip:
-        ips.append(master_ip)
+
+def read_current():
+    """The certificates in rapi.pem, and whether its key belongs to the first one."""
     try:
         with open(ra.RAPI_CERT_FILE, encoding="ascii", errors="replace") as handle:
             current_text = handle.read()
         certs = ra.certificates_from_pem(current_text)
-        key_ok = bool(certs) and ra.key_matches_cert(current_text, certs[0])
-        del current_text
+        return certs, bool(certs) and ra.key_matches_cert(current_text, certs[0])
     except FileNotFoundError:
-        certs, key_ok = [], False
+        return [], False
     except (ra.AccessError, ValueError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (ra.RAPI_CERT_FILE, exc), **result)
+        raise ra.AccessError("cannot read %s: %s" % (ra.RAPI_CERT_FILE, exc)) from exc
 
-    reasons = []
+
+def misfit_reasons(module, certs, key_ok, cluster, ips):
+    """Why the current certificate does not fit (fills the result's previous certificate)."""
     if not certs:
-        reasons.append("%s holds no certificate" % ra.RAPI_CERT_FILE)
-    else:
-        result["previous"] = ra.describe_cert(certs[0])
-        result["certificate"] = ra.cert_pem(certs[0])
-        result["info"] = result["previous"]
-        try:
-            reasons = ra.cert_matches(certs[0], cluster, params["dns_names"], ips,
-                                      params["renew_before_days"])
-        except ValueError as exc:
-            module.fail_json(msg="invalid ip_addresses: %s" % exc, **result)
-        if not key_ok:
-            reasons.append("the private key in %s does not belong to its certificate" % ra.RAPI_CERT_FILE)
-    result["reasons"] = reasons
-    mode = params["reissue"]
-    reissue = mode == "always" or (mode == "when_needed" and bool(reasons))
-    if mode == "always" and not reasons:
-        result["reasons"] = ["renewal requested (reissue=always)"]
-    result["reissued"] = reissue
-    result["changed"] = reissue
-    if not reissue:
-        module.exit_json(**result)
+        return ["%s holds no certificate" % ra.RAPI_CERT_FILE]
+    result = module.result
+    result["previous"] = result["info"] = ra.describe_cert(certs[0])
+    result["certificate"] = ra.cert_pem(certs[0])
+    reasons = ra.cert_matches(certs[0], cluster, module.params["dns_names"], ips,
+                              module.params["renew_before_days"])
+    if not key_ok:
+        reasons.append("the private key in %s does not belong to its certificate" % ra.RAPI_CERT_FILE)
+    return reasons
 
-    planned = ["write", "redist-conf", "restart-rapi", "verify"]
-    if module.check_mode:
-        result["steps"] = planned
-        if module._diff:
-            result["diff"] = dict(before_header=ra.RAPI_CERT_FILE, after_header=ra.RAPI_CERT_FILE,
-                                  before=diff_text(result["previous"]),
-                                  after="subject: CN=%s\ndns: %s\nip: %s\n(new key, valid %d days)\n"
-                                  % (cluster, ", ".join(sorted(set([cluster] + params["dns_names"]))),
-                                     ", ".join(sorted(set(ips))), params["valid_days"]))
-        module.exit_json(**result)
 
-    def run(argv, what):
-        rc, out, err = module.run_command(argv, check_rc=False)
-        if rc != 0:
-            module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()[-1000:]), **result)
-
-    try:
-        pem_text, cert = ra.issue_certificate(cluster, params["dns_names"], ips, params["valid_days"],
-                                              params["key_size"])
-        file_mode, uid, gid = ownership()
-        atomic_write(ra.RAPI_CERT_FILE, pem_text.encode("ascii"), file_mode, uid, gid)
-        del pem_text
-    except (OSError, ValueError, KeyError) as exc:
-        module.fail_json(msg="cannot write %s: %s" % (ra.RAPI_CERT_FILE, exc),
-                         exception=traceback.format_exc(), **result)
+def reissue(module, cluster, ips):
+    """Make, install and serve a new certificate."""
+    params, result = module.params, module.result
+    pem_text, cert = ra.issue_certificate(cluster, params["dns_names"], ips, params["valid_days"],
+                                          params["key_size"])
+    rewrite_file(ra.RAPI_CERT_FILE, pem_text.encode("ascii"), ra.RAPI_CERT_OWNERSHIP)
+    del pem_text
     result["steps"].append("write")
-    result["certificate"] = ra.cert_pem(cert)
-    result["info"] = ra.describe_cert(cert)
-    run(["gnt-cluster", "redist-conf"], "gnt-cluster redist-conf")
+    result.update(certificate=ra.cert_pem(cert), info=ra.describe_cert(cert))
+    redistribute(module.run_binary)
     result["steps"].append("redist-conf")
-    run([DAEMON_UTIL, "stop", "ganeti-rapi"], "stopping ganeti-rapi")
-    run([DAEMON_UTIL, "start", "ganeti-rapi"], "starting ganeti-rapi")
+    run_checked(module.run_binary, [DAEMON_UTIL, "stop", "ganeti-rapi"], "stopping ganeti-rapi")
+    run_checked(module.run_binary, [DAEMON_UTIL, "start", "ganeti-rapi"], "starting ganeti-rapi")
     result["steps"].append("restart-rapi")
-    hosts = [h for h in (master_ip, "127.0.0.1") if h]
+    hosts = [h for h in (result["master_ip"], "127.0.0.1") if h]
     answer = wait_for_served(hosts, result["info"]["sha256_fingerprint"], params["restart_timeout"])
     if answer not in hosts:
-        module.fail_json(msg="RAPI did not serve the new certificate within %s s (%s)"
-                         % (params["restart_timeout"], answer), **result)
+        raise FleetError("RAPI did not serve the new certificate within %s s (%s)"
+                         % (params["restart_timeout"], answer))
     result["steps"].append("verify")
+
+
+def run(module):
+    module.require_library(ra.HAS_CRYPTOGRAPHY, "cryptography", ra.CRYPTOGRAPHY_IMPORT_ERROR)
+    params, result, identity = module.params, module.result, module.identity
+    result.update(cluster_name=identity["cluster_name"], master_node=identity["master_node"],
+                  master_ip=ssconf_value("master_ip"), certificate=None, info=None, previous=None,
+                  reissued=False, reasons=[], steps=[])
+    module.require_master()
+    cluster = identity["cluster_name"]
+    ips = list(params["ip_addresses"])
+    if params["include_master_ip"] and result["master_ip"]:
+        ips.append(result["master_ip"])
+    check_params(params, ips)
+    certs, key_ok = read_current()
+    reasons = misfit_reasons(module, certs, key_ok, cluster, ips)
+    mode = params["reissue"]
+    needed = mode == "always" or (mode == "when_needed" and bool(reasons))
+    if mode == "always" and not reasons:
+        reasons = ["renewal requested (reissue=always)"]
+    result.update(reasons=reasons, reissued=needed, changed=needed)
+    if not needed:
+        return
+    if module.check_mode:
+        result["steps"] = list(STEPS)
+        after = ("subject: CN=%s\ndns: %s\nip: %s\n(new key, valid %d days)\n"
+                 % (cluster, ", ".join(sorted(set([cluster] + params["dns_names"]))),
+                    ", ".join(sorted(set(ips))), params["valid_days"]))
+    else:
+        reissue(module, cluster, ips)
+        after = diff_text(result["info"])
     if module._diff:
         result["diff"] = dict(before_header=ra.RAPI_CERT_FILE, after_header=ra.RAPI_CERT_FILE,
-                              before=diff_text(result["previous"]), after=diff_text(result["info"]))
-    module.exit_json(**result)
+                              before=diff_text(result["previous"]), after=after)
+
+
+def main():
+    NodeModule(argument_spec=dict(
+        reissue=dict(type="str", choices=["never", "when_needed", "always"], default="when_needed"),
+        dns_names=dict(type="list", elements="str", default=[]),
+        ip_addresses=dict(type="list", elements="str", default=[]),
+        include_master_ip=dict(type="bool", default=True),
+        valid_days=dict(type="int", default=1825),
+        renew_before_days=dict(type="int", default=30),
+        key_size=dict(type="int", default=2048, no_log=False),
+        restart_timeout=dict(type="int", default=60),
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -25,28 +25,20 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - This module runs on the cluster's B(master node) over the normal SSH connection (RAPI cannot manage its
-    users). It needs root.
-  - Enable pipelining for the task (C(ansible_pipelining=true), as the examples do) so that Ansible does not
-    write the module's arguments, O(password) included, to a temporary file on the node.
+  - RAPI cannot manage its users, hence a module on the master node.
   - RAPI accepts the new password a moment after the task; M(ganeti.fleet.rapi_access_check) run from the
     controller checks it for real.
   - Ganeti hashes user names and passwords as ASCII; other characters are refused.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
+  - ganeti.fleet.node.master
+  - ganeti.fleet.node.secrets
 attributes:
-  check_mode:
-    support: full
-    details:
-      - Nothing is written in check mode; the result says what would change.
   diff_mode:
     support: full
     details:
       - The diff names the user and its options, never the password or its hash.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   name:
     description: The RAPI user name (printable ASCII, no blanks, no C(:)).
@@ -136,113 +128,66 @@ steps:
   sample: [write, redist-conf]
 """
 
-import grp
-import os
-import pwd
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
-    DATA_DIR,
-    atomic_write,
-    node_identity,
+    redistribute,
+    rewrite_file,
 )
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 
-def _ids(user, group):
-    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-
-
-def ownership(path):
-    """(mode, uid, gid) for the users file: the existing file's, else Ganeti's."""
+def read_users(path):
     try:
-        stat = os.stat(path)
-        return stat.st_mode & 0o7777, stat.st_uid, stat.st_gid
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
     except FileNotFoundError:
-        mode, user, group = ra.RAPI_USERS_OWNERSHIP
-        uid, gid = _ids(user, group)
-        return mode, uid, gid
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FleetError("cannot read %s: %s" % (path, exc)) from exc
 
 
-def ensure_directory(path):
-    directory = os.path.dirname(path)
-    if os.path.isdir(directory):
+def diff(name, action, options):
+    before = "user %s: %s\n" % (name, "absent" if action == "created" else "present")
+    after = ("user %s: absent\n" % name if action == "removed"
+             else "user %s: present, password hashed ({HA1}), options %s\n" % (name, ",".join(options) or "(none)"))
+    return dict(before_header=ra.RAPI_USERS_FILE, after_header=ra.RAPI_USERS_FILE, before=before, after=after)
+
+
+def run(module):
+    params, result = module.params, module.result
+    result.update(cluster_name=module.identity["cluster_name"], master_node=module.identity["master_node"],
+                  user=params["name"], action=None, reasons=[], steps=[])
+    module.require_master()
+    path = ra.RAPI_USERS_FILE
+    options = [o for o in ra.USER_OPTIONS if o in params["options"]]
+    ra.validate_user(params["name"], params["password"] if params["state"] == "present" else None)
+    new_content, action, reasons = ra.plan_users_file(
+        read_users(path), params["name"], params["password"], options, params["state"], params["update_password"])
+    result.update(action=action, reasons=reasons, changed=action is not None)
+    if action is None:
         return
-    mode, user, group = ra.RAPI_DIR_OWNERSHIP
-    uid, gid = _ids(user, group)
-    os.mkdir(directory, mode)
-    os.chown(directory, uid, gid)
-    os.chmod(directory, mode)
+    if module._diff:
+        result["diff"] = diff(params["name"], action, options)
+    if module.check_mode:
+        result["steps"] = ["write"] + (["redist-conf"] if params["distribute"] else [])
+        return
+    rewrite_file(path, new_content.encode("utf-8"), ra.RAPI_USERS_OWNERSHIP, ra.RAPI_DIR_OWNERSHIP)
+    result["steps"].append("write")
+    if params["distribute"]:
+        redistribute(module.run_binary)
+        result["steps"].append("redist-conf")
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            password=dict(type="str", no_log=True),
-            options=dict(type="list", elements="str", choices=list(ra.USER_OPTIONS), default=["write"]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
-            distribute=dict(type="bool", default=True),
-        ),
-        required_if=[("state", "present", ("password",))],
-        supports_check_mode=True,
-    )
-    params = module.params
-    identity = node_identity()
-    result = dict(changed=False, cluster_name=identity["cluster_name"], master_node=identity["master_node"],
-                  user=params["name"], action=None, reasons=[], steps=[])
-    if not identity["cluster_name"]:
-        module.fail_json(msg="this host is not a node of a Ganeti cluster (no ssconf files in %s)" % DATA_DIR,
-                         **result)
-    if not identity["is_master"]:
-        module.fail_json(msg="this module must run on the master node of %s (%s), not on %s"
-                         % (identity["cluster_name"], identity["master_node"],
-                            identity["node_name"] or "this host"), **result)
-    path = ra.RAPI_USERS_FILE
-    options = [o for o in ra.USER_OPTIONS if o in params["options"]]
-    try:
-        ra.validate_user(params["name"], params["password"] if params["state"] == "present" else None)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                content = handle.read()
-        except FileNotFoundError:
-            content = None
-        new_content, action, reasons = ra.plan_users_file(
-            content, params["name"], params["password"], options, params["state"], params["update_password"])
-    except ra.AccessError as exc:
-        module.fail_json(msg=str(exc), **result)
-    except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (path, exc), **result)
-    result.update(action=action, reasons=reasons, changed=action is not None)
-    if action is None:
-        module.exit_json(**result)
-    if module._diff:
-        before = "user %s: %s\n" % (params["name"], "absent" if action == "created" else "present")
-        after = ("user %s: absent\n" % params["name"] if action == "removed"
-                 else "user %s: present, password hashed ({HA1}), options %s\n"
-                 % (params["name"], ",".join(options) or "(none)"))
-        result["diff"] = dict(before_header=path, after_header=path, before=before, after=after)
-    planned = ["write"] + (["redist-conf"] if params["distribute"] else [])
-    if module.check_mode:
-        result["steps"] = planned
-        module.exit_json(**result)
-    try:
-        ensure_directory(path)
-        mode, uid, gid = ownership(path)
-        atomic_write(path, new_content.encode("utf-8"), mode, uid, gid)
-    except (OSError, KeyError) as exc:
-        module.fail_json(msg="cannot write %s: %s" % (path, exc), exception=traceback.format_exc(), **result)
-    result["steps"].append("write")
-    if params["distribute"]:
-        rc, out, err = module.run_command(["gnt-cluster", "redist-conf"], check_rc=False)
-        if rc != 0:
-            module.fail_json(msg="gnt-cluster redist-conf failed (rc=%s): %s" % (rc, (err or out).strip()[-1000:]),
-                             **result)
-        result["steps"].append("redist-conf")
-    module.exit_json(**result)
+    NodeModule(argument_spec=dict(
+        name=dict(type="str", required=True),
+        password=dict(type="str", no_log=True),
+        options=dict(type="list", elements="str", choices=list(ra.USER_OPTIONS), default=["write"]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
+        distribute=dict(type="bool", default=True),
+    ), required_if=[("state", "present", ("password",))]).run(run)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - ganeti.fleet.rapi
   - ganeti.fleet.rapi.actiongroup_rapi
   - ganeti.fleet.job
+  - ganeti.fleet.job.wait
   - ganeti.fleet.attributes
 attributes:
   check_mode:
@@ -69,15 +70,10 @@ options:
 """
 
 EXAMPLES = r"""
-# Connection from GANETI_RAPI_URL, GANETI_RAPI_USER, GANETI_RAPI_PASSWORD,
-# GANETI_RAPI_CA_PATH and GANETI_RAPI_VERIFY_HOSTNAME. Writing tags needs a
-# RAPI user with write access.
+# Writing tags needs a RAPI user with write access.
 - name: Manage Ganeti tags
   hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/ganeti.fleet.rapi:
-      timeout: 30
   tasks:
     - name: Tag the cluster
       ganeti.fleet.tag:
@@ -165,12 +161,12 @@ job_log:
   elements: dict
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_module import (
-    create_rapi_module,
-    job_argument_spec,
-)
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import plan_tag_change, validate_tags
+
+#: What the module returns of each job it waited for.
+JOB_KEYS = ("job_id", "status", "summary", "opresult", "log")
 
 
 def check_params(params):
@@ -190,54 +186,38 @@ def run(module, client):
     params = module.params
     problem = check_params(params)
     if problem:
-        module.fail_json(msg=problem)
+        raise FleetError(problem)
     kind = params["kind"]
     name = params["name"] if kind != "cluster" else None
 
     plan = plan_tag_change(client.get_tags(kind, name), params["tags"],
                            state=params["state"], purge=params["purge"])
-    result = dict(
-        changed=plan["changed"],
-        tags=plan["after"],
-        added=plan["add"],
-        removed=plan["remove"],
-        job_ids=[],
-    )
+    result = module.result
+    result.update(changed=plan["changed"], tags=plan["after"], added=plan["add"], removed=plan["remove"], job_ids=[])
     if module._diff:
         result["diff"] = dict(before=dict(tags=plan["before"]), after=dict(tags=plan["after"]))
     if not plan["changed"] or module.check_mode:
-        return result
+        return
 
     jobs = []
-    for method, tags in ((client.remove_tags, plan["remove"]), (client.add_tags, plan["add"])):
-        if not tags:
-            continue
-        job_id = method(kind, name, tags)
-        result["job_ids"].append(job_id)
-        if params["wait"]:
-            try:
-                job = client.wait_for_job(job_id, timeout=params["wait_timeout"])
-            except RapiError as exc:
-                module.fail_rapi(exc, changed=len(result["job_ids"]) > 1 or exc.timed_out,
-                                 job_ids=result["job_ids"])
-            jobs.append(dict((key, job[key]) for key in ("job_id", "status", "summary", "opresult", "log")))
+    for change, tags in ((client.remove_tags, plan["remove"]), (client.add_tags, plan["add"])):
+        if tags:
+            job = module.jobs.run(change, kind, name, tags)
+            if job is not None:
+                jobs.append(dict((key, job[key]) for key in JOB_KEYS))
     if params["wait"]:
         result["jobs"] = jobs
         result["tags"] = sorted(client.get_tags(kind, name))
-    return result
 
 
 def main():
-    argument_spec = dict(
+    RapiModule(argument_spec=dict(
         kind=dict(type="str", required=True, choices=["cluster", "group", "node", "instance"]),
         name=dict(type="str"),
         tags=dict(type="list", elements="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         purge=dict(type="bool", default=False),
-    )
-    argument_spec.update(job_argument_spec())
-    module = create_rapi_module(argument_spec=argument_spec)
-    module.run(run)
+    ), jobs=True).run(run)
 
 
 if __name__ == "__main__":

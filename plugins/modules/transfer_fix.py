@@ -34,28 +34,19 @@ description:
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
-  - This module runs on a Ganeti node over the normal SSH connection (it is not a RAPI module).
-    Run it on every node of a cluster; the P(ganeti.fleet.transfer_fix#role) role does that and
-    marks the cluster with the tag C(ganeti-fleet:transfer-fix).
+  - Run it on every node of a cluster; the P(ganeti.fleet.transfer_fix#role) role does that and marks the
+    cluster with the tag RV(cluster_tag).
   - Package upgrades or C(apt-get install --reinstall ganeti-3.0) put the stock file back;
     run the module again afterwards. C(dpkg --verify ganeti-3.0) reports the changed file while
     the fix is applied.
-  - Requires root on the node.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
+  - ganeti.fleet.node
 attributes:
-  check_mode:
-    support: full
-    details:
-      - Nothing is written in check mode; the result says what would change.
   diff_mode:
     support: full
     details:
       - The diff is a summary (file, state, SHA-256), not the file content.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   state:
     description:
@@ -137,6 +128,14 @@ backup:
   returned: always
   type: str
   sample: /var/lib/ganeti-fleet/transfer-fix/3.0.2/impexpd__init__.py.orig
+cluster_tag:
+  description:
+    - The cluster tag that marks a cluster whose online nodes all carry the fix (or run Ganeti 3.1 or
+      later); the move pre-flight looks for it on clusters older than Ganeti 3.1. The module does not
+      set it; the P(ganeti.fleet.transfer_fix#role) role does.
+  returned: always
+  type: str
+  sample: ganeti-fleet:transfer-fix
 node:
   description:
     - The node's cluster membership, read from Ganeti's ssconf files (keys are null when the
@@ -172,55 +171,39 @@ node:
       sample: [c1n1.lab, c1n2.lab]
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ganeti.fleet.plugins.module_utils import _transfer_fix as tf
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import node_identity
+from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_TRANSFER_FIX
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            share_dir=dict(type="path", default=tf.DEFAULT_SHARE_DIR),
-            backup_dir=dict(type="path", default=tf.DEFAULT_BACKUP_DIR),
-        ),
-        supports_check_mode=True,
-    )
-    state = module.params["state"]
-    result = dict(changed=False, node=node_identity())
-    try:
-        inspection = tf.Inspection(module.params["share_dir"])
-        result.update(ganeti_version=inspection.release, file=inspection.path,
-                      previous_state=inspection.state, checksum_before=inspection.digest)
-        plan = tf.Plan(inspection, state)
-    except tf.TransferFixError as err:
-        module.fail_json(msg=str(err), **result)
-
-    result.update(state=plan.after_state, changed=plan.changed,
-                  checksum_after=plan.checksum_after if plan.after_state != tf.STATE_NOT_NEEDED
-                  else None)
+def run(module):
+    params = module.params
+    result = module.result
+    result.update(node=module.identity, cluster_tag=TAG_TRANSFER_FIX)
+    inspection = tf.Inspection(params["share_dir"])
+    result.update(ganeti_version=inspection.release, file=inspection.path,
+                  previous_state=inspection.state, checksum_before=inspection.digest)
+    plan = tf.Plan(inspection, params["state"])
+    result.update(state=plan.after_state, changed=plan.changed, checksum_after=plan.checksum_after)
     if module._diff and plan.changed:
         result["diff"] = dict(
             before_header=inspection.path, after_header=inspection.path,
             before=tf.diff_text(inspection.state, inspection.digest, inspection.path),
             after=tf.diff_text(plan.after_state, plan.checksum_after, inspection.path))
+    if not module.check_mode:
+        result["backup"] = tf.execute(plan, params["backup_dir"])
+    elif plan.after_state == tf.STATE_FIXED:
+        result["backup"] = tf.backup_paths(params["backup_dir"], inspection.release)[0]
+    else:
+        result["backup"] = None
 
-    if module.check_mode:
-        backup = None
-        if plan.after_state == tf.STATE_FIXED:
-            backup = tf.backup_paths(module.params["backup_dir"], inspection.release)[0]
-        result["backup"] = backup
-        module.exit_json(**result)
 
-    try:
-        result["backup"] = tf.execute(plan, module.params["backup_dir"])
-    except (tf.TransferFixError, OSError) as err:
-        module.fail_json(msg="%s: %s" % (inspection.path, err), exception=traceback.format_exc(),
-                         **result)
-    module.exit_json(**result)
+def main():
+    NodeModule(argument_spec=dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        share_dir=dict(type="path", default=tf.DEFAULT_SHARE_DIR),
+        backup_dir=dict(type="path", default=tf.DEFAULT_BACKUP_DIR),
+    )).run(run)
 
 
 if __name__ == "__main__":

@@ -35,15 +35,16 @@ CN_ERROR = 'commonName does not match hostname "ganeti.example.com"'
 CLUSTERS = ("c1", "c2")
 
 
-def _module_utils():
-    """The collection's own transfer_fix module_utils (constants: checksums, tag)."""
+def _module_utils(name):
+    """One of the collection's own module_utils (checksums of the fix, the tag vocabulary)."""
     collections = fleettest._collections_path()  # pylint: disable=protected-access
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    return importlib.import_module("ansible_collections.ganeti.fleet.plugins.module_utils._transfer_fix")
+    return importlib.import_module("ansible_collections.ganeti.fleet.plugins.module_utils." + name)
 
 
-TF = _module_utils()
+TF = _module_utils("_transfer_fix")
+FIX_TAG = _module_utils("tags").TAG_TRANSFER_FIX
 
 
 def _nodes(lab):
@@ -126,7 +127,7 @@ def _force_stock(lab, run_playbook):
             with open(_private_file(lab, node), "wb") as handle:   # last resort
                 handle.write(stock)
     for cluster in CLUSTERS:
-        lab.gnt(cluster, "gnt-cluster", "remove-tags", TF.FIX_TAG, check=False)
+        lab.gnt(cluster, "gnt-cluster", "remove-tags", FIX_TAG, check=False)
 
 
 def test_transfer_fix_role_makes_move_instance_work(lab, playbook_runner):
@@ -169,7 +170,7 @@ def test_transfer_fix_role_makes_move_instance_work(lab, playbook_runner):
                                   "3.0.2", "impexpd__init__.py.orig")
             assert _sha(backup) == stock_sha
         for cluster in CLUSTERS:
-            assert TF.FIX_TAG in _tags(lab, cluster)
+            assert FIX_TAG in _tags(lab, cluster)
 
         # 3. Ganeti's own move-instance now works, with identical bytes.
         source_digest = helpers.create_instance(lab, "c1", NAME, size_mib=SIZE_MIB, node="c1n1.lab")
@@ -203,7 +204,7 @@ def test_transfer_fix_role_makes_move_instance_work(lab, playbook_runner):
         for node in nodes:
             assert helpers.impexpd_is_stock(lab, node), node
         for cluster in CLUSTERS:
-            assert TF.FIX_TAG not in _tags(lab, cluster)
+            assert FIX_TAG not in _tags(lab, cluster)
         result = _run_role(lab, playbook_runner, state="absent", via_rapi=False)
         for host, stats in result.stats().items():
             assert stats["changed"] == 0, (host, stats)

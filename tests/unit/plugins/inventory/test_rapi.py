@@ -22,11 +22,11 @@ from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.ganeti.fleet.plugins.inventory import rapi as rapi_inventory
 from ansible_collections.ganeti.fleet.plugins.inventory.rapi import InventoryModule, safe_group_part, tag_values
+from ansible_collections.ganeti.fleet.tests.unit.plugins.test_connection_docs import CollectionFragments
 
 NAME = "ganeti.fleet.rapi"
 PASSWORD = "s3cret-Pa55"
@@ -89,7 +89,7 @@ def _register_plugin_options():
     if C.config.has_configuration_definition("inventory", NAME):
         return
     doc = yaml.safe_load(rapi_inventory.DOCUMENTATION)
-    add_fragments(doc, rapi_inventory.__file__, fragment_loader=fragment_loader)
+    add_fragments(doc, rapi_inventory.__file__, fragment_loader=CollectionFragments())
     C.config.initialize_plugin_configuration_definitions("inventory", NAME, doc["options"])
 
 

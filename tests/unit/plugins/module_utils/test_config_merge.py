@@ -13,6 +13,7 @@ import json
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 HYPERVISORS = ["fake"]
 
@@ -124,6 +125,16 @@ def test_group_policy_error_refuses_and_names_the_group():
     with pytest.raises(cm.MergeRefused) as err:
         cm.merge(config(1), [config(2)], group_policy="error")
     assert any("node group default exists in c2.lab" in p for p in err.value.problems)
+
+
+def test_refusal_is_a_failed_task_result_naming_the_target_and_every_problem():
+    with pytest.raises(FleetError) as err:
+        cm.merge(config(1), [config(2, ["vm21.lab"]), config(3, ["vm21.lab"])], group_policy="error")
+    refused = err.value
+    assert isinstance(refused, cm.MergeRefused)
+    result = refused.to_result()
+    assert result["problems"] == refused.problems and len(refused.problems) >= 2
+    assert result["msg"] == "refusing to merge into c1.lab, nothing was changed: " + "; ".join(refused.problems)
 
 
 def test_group_policy_merge_puts_nodes_in_the_target_group_with_its_networks():

@@ -14,6 +14,8 @@ import re
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _domain_secret as ds
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_local as node_local
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 SECRET_A = "0123456789abcdef0123456789abcdef01234567"
 SECRET_B = "fedcba9876543210fedcba9876543210fedcba98"
@@ -30,7 +32,7 @@ class FakeCluster:
         self.calls = []
 
     def master_data(self):
-        return ds.read_file(self.path)
+        return node_local.read_bytes(self.path)
 
     def sync_all(self):
         for name in self.nodes:
@@ -244,3 +246,19 @@ def test_verify_names_nodes_that_differ_but_not_the_secret(cluster):
 def test_diff_text_shows_fingerprints_only():
     text = ds.diff_text(ds.fingerprint(SECRET_A), 1, 2)
     assert text == "fingerprint: %s\nnodes in sync: 1/2\n" % ds.fingerprint(SECRET_A)
+
+
+def test_planned_steps_say_what_check_mode_reports_without_running_anything(cluster):
+    assert ds.planned_steps(_plan(cluster)) == []
+    assert ds.planned_steps(_plan(cluster, SECRET_B)) == ["write", "redist-conf"]
+    assert ds.planned_steps(_plan(cluster, SECRET_B), ds.METHOD_RENEW_CRYPTO) == ["renew-crypto"]
+    cluster.nodes["n2.lab"] = b"stale\n"
+    assert ds.planned_steps(_plan(cluster), ds.METHOD_RENEW_CRYPTO) == ["redist-conf"]
+    assert [argv[:2] for argv, _data in cluster.calls] == [["gnt-cluster", "command"]] * len(cluster.calls)
+
+
+def test_errors_are_fleet_errors_without_the_secret(cluster):
+    with pytest.raises(FleetError) as err:
+        ds.validate_secret("short")
+    assert isinstance(err.value, ds.DomainSecretError)
+    assert err.value.to_result() == {"msg": str(err.value)}

@@ -11,6 +11,8 @@ import threading
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_checks as merge
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
 
 def instance(name, mac, ip=None, running=True, template="file", os_name="lab-dd", tags=(), memory=128):
@@ -53,7 +55,15 @@ def test_compatible_clusters_give_a_plan_without_errors():
     assert plan["node_groups"] == {"b-n1": "grp", "b-n2": "grp"}
     assert plan["record_tags"] == ["ganeti-fleet:merging:b", "ganeti-fleet:merge-node:b:b-n1:grp",
                                    "ganeti-fleet:merge-node:b:b-n2:grp"]
+    assert plan["merged_tag"] == "ganeti-fleet:merged:b"
     assert result["plan"]["target"]["nodes"] == ["a-n1"]
+    assert result["plan"]["transfer_fix_tag"] == "ganeti-fleet:transfer-fix"
+
+
+@pytest.mark.parametrize("option", ["strategy", "group_policy", "parameter_policy"])
+def test_an_unknown_policy_is_a_fleet_error_naming_the_known_ones(option):
+    with pytest.raises(FleetError, match="unknown .* 'nope' \\(expected one of "):
+        merge.preflight(cluster("a"), [cluster("b")], **{option: "nope"})
 
 
 def test_name_mac_and_ip_clashes_are_errors_naming_both_sides():
@@ -163,7 +173,15 @@ def test_unreachable_source_is_fine_only_when_the_target_recorded_it():
     plan = resumed["plan"]["sources"][0]
     assert plan["state"] == "in_progress" and plan["host"] == "b-master"
     assert plan["node_groups"] == {"b-n1": "default", "b-n2": "g2"} and plan["new_groups"] == ["g2"]
-    assert plan["record_tags"] == tags
+    assert plan["record_tags"] == tags and plan["merged_tag"] == "ganeti-fleet:merged:b"
+
+
+def test_pending_nodes_are_read_from_the_tags_of_that_cluster_only():
+    tags = (merge.record_tags("b", {"b-n1": "default", "b-n2": "g2"})
+            + merge.record_tags("bb", {"bb-n1": "default"}) + ["ganeti-fleet:merge-node:b:broken", "other"])
+    assert merge.pending_nodes(tags, "b") == {"b-n1": "default", "b-n2": "g2"}
+    assert merge.pending_nodes(tags, "bb") == {"bb-n1": "default"}
+    assert merge.pending_nodes(tags, "c") == {}
 
 
 def test_nodes_already_taken_out_stay_in_the_plan():
@@ -227,6 +245,9 @@ class FakeClient:
     def get(self, path, query=None):
         return self.answers[path]
 
+    def list_os_names(self):
+        return list(self.answers["/2/os"])
+
 
 def test_read_cluster_fills_in_what_bulk_queries_lack():
     client = FakeClient({
@@ -252,6 +273,9 @@ def test_only_stopped_file_based_instances_within_the_limit_are_hashed():
 
 class JobClient:
     """Answers static instance data jobs like Ganeti does (one result dict keyed by instance)."""
+
+    query_instance = RapiClient.query_instance
+    instance_path = staticmethod(RapiClient.instance_path)
 
     def __init__(self, disks):
         self.disks = disks

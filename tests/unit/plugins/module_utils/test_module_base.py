@@ -96,7 +96,11 @@ def test_rapi_module_merges_connection_and_job_options_and_closes_its_client(rap
     _server, options = rapi
     seen = {}
     closed = []
-    monkeypatch.setattr(RapiClient, "close", lambda client: closed.append(client))
+
+    def record_close(client):
+        closed.append(client)
+
+    monkeypatch.setattr(RapiClient, "close", record_close)
 
     def logic(module, client):
         seen["client"] = client
@@ -193,3 +197,11 @@ def test_node_module_names_the_master_when_run_elsewhere(monkeypatch):
     exited = run(module_base.NodeModule, {}, lambda module: module.require_master())
     assert exited.failed
     assert exited.result["msg"] == "this module must run on the master node of c1.lab (n1.lab), not on n2.lab"
+
+
+def test_job_runner_follows_jobs_ganeti_started_itself():
+    client = FakeClient()
+    result = {"changed": False}
+    assert JobRunner(client, result, timeout=5).follow(77)["job_id"] == "77"
+    assert result == {"changed": True, "job_ids": ["77"]}
+    assert client.waited == [("77", 5)]

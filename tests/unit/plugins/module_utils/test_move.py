@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Tests of the inter-cluster move logic, with data shaped like Ganeti 3.0's answers."""
+"""Tests of the inter-cluster move (_move_plan, _move_checks, _move_executor), with data shaped like Ganeti 3.0's answers."""
 
 from __future__ import annotations
 
@@ -13,29 +13,45 @@ import os
 import re
 
 import pytest
+import yaml
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import move as mv
-from ansible_collections.ganeti.fleet.plugins.module_utils.move import (
+from ansible_collections.ganeti.fleet.plugins.doc_fragments.move import ModuleDocFragment as MoveFragment
+from ansible_collections.ganeti.fleet.plugins.module_utils import _move_executor as ex
+from ansible_collections.ganeti.fleet.plugins.module_utils import _move_plan as mv
+from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_client
+from ansible_collections.ganeti.fleet.plugins.module_utils import tags as vocabulary
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import (
+    Finding,
+    describe_failures,
+    static_checks,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import (
+    MoveFailed,
+    remote_import_info,
+    run_move,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
+    MOVE_OPTIONS,
     PHASE_DONE,
     PHASE_FINISH,
     PHASE_NEW,
     PHASE_REMNANT,
-    Finding,
+    REQUEST_KEYS,
     MoveError,
     assess,
     build_create_body,
-    describe_failures,
     describe_move,
     import_warnings,
+    move_argument_spec,
     move_id,
+    move_of,
+    move_request,
     move_tags,
     plan_move,
     probe_destination,
-    remote_import_info,
     source_details,
-    static_checks,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))
@@ -182,12 +198,18 @@ def test_describe_move_defaults():
 # source_details
 
 
-class FakeClient:
-    """The parts of RapiClient that move.py uses, answering from dictionaries."""
+class FakeClient(rapi_client.RapiClient):
+    """A RapiClient whose requests and jobs are answered from dictionaries.
 
+    The typed calls (``get_instance``, ``create_instance``, ``prepare_export``...)
+    are the real client's; they end in :meth:`get` and :meth:`submit` here.
+    """
+
+    # pylint: disable-next=super-init-not-called
     def __init__(self, info, instances=None, query_data=None, features=None, nodes=None, os_names=None,
                  cluster_tags=None, prepared=None, dry_run_error=None, job_list=None, job_details=None,
-                 failing_jobs=()):
+                 failing_jobs=(), import_log=None):
+        self.url = "https://%s:5080" % info.get("name", "fake")
         self.info = info
         self.instances = dict(instances or {})
         self.query_data = query_data
@@ -201,18 +223,13 @@ class FakeClient:
         self.job_list = job_list or []
         self.job_details = job_details or {}
         self.failing_jobs = set(failing_jobs)
+        self.import_log = import_log or []
         self.submitted = []
         self.jobs = {}
 
     def get_info(self):
         # Ganeti's /2/info carries the cluster's tags.
         return dict(copy.deepcopy(self.info), tags=list(self.cluster_tags))
-
-    def get_instance(self, name):
-        if name not in self.instances:
-            raise RapiError("instance '%s' not found" % name, kind="not_found", status_code=404,
-                            path="/2/instances/%s" % name)
-        return copy.deepcopy(self.instances[name])
 
     def list_instances(self, bulk=True):
         assert bulk
@@ -225,12 +242,17 @@ class FakeClient:
     def get_features(self):
         return list(self.features)
 
-    def get(self, path, query=None):
+    def get(self, path, query=None, **kwargs):
         if path == "/2/jobs":
             assert query == {"bulk": 1}
             return copy.deepcopy(self.job_list)
-        assert path == "/2/os"
-        return list(self.os_names)
+        if path == "/2/os":
+            return list(self.os_names)
+        name = path[len("/2/instances/"):]
+        assert path.startswith("/2/instances/") and "/" not in name, path
+        if name not in self.instances:
+            raise RapiError("instance '%s' not found" % name, kind="not_found", status_code=404, path=path)
+        return copy.deepcopy(self.instances[name])
 
     def get_job(self, job_id):
         return copy.deepcopy(self.job_details[str(job_id)])
@@ -242,29 +264,75 @@ class FakeClient:
         return self.submit("PUT", "/2/%ss/%s/tags" % (kind, name), query={"tag": list(tags)})
 
     def submit(self, method, path, query=None, body=None):
+        # As the real client sends them: no query argument of value None, no body when not given.
+        query = {key: value for key, value in (query or {}).items() if value is not None} or None
+        body = None if body is rapi_client._NOT_GIVEN else copy.deepcopy(body)  # pylint: disable=protected-access
         job_id = str(100 + len(self.submitted))
-        self.submitted.append({"job_id": job_id, "method": method, "path": path, "query": query,
-                               "body": copy.deepcopy(body)})
-        self.jobs[job_id] = (method, path, query)
+        self.submitted.append({"job_id": job_id, "method": method, "path": path, "query": query, "body": body})
+        self.jobs[job_id] = (method, path, query, body)
         return job_id
 
+    def job_waiter(self, job_id, on_log=None):
+        return FakeImportWaiter(self, job_id)
+
     def wait_for_job(self, job_id, timeout=None):
-        method, path, query = self.jobs[job_id]
+        method, path, query, body = self.jobs[job_id]
         if (method, path) in self.failing_jobs:
-            raise RapiError("Job %s on https://x:5080 failed" % job_id, kind="job_failed", job_id=job_id)
-        if path.endswith("/tags") or path.endswith("/startup") or path.endswith("/shutdown") or (
-                method == "DELETE" and path.startswith("/2/instances/")):
-            return {"job_id": job_id, "status": "success", "opresult": [None]}
-        if path.endswith("/info"):
+            raise RapiError("Job %s on https://x:5080 failed" % job_id, kind="job_failed", job_id=job_id,
+                            log=[{"serial": 1, "type": "message", "message": "it broke"}])
+        name = path.split("/")[3] if path.startswith("/2/instances/") else None
+        if path.endswith("/startup") or path.endswith("/shutdown"):
+            up = path.endswith("/startup")
+            self.instances.get(name, {}).update(admin_state="up" if up else "down", oper_state=up)
+        elif method == "DELETE" and name and not path.endswith("/tags"):
+            self.instances.pop(name, None)
+        elif path.endswith("/info"):
             return {"job_id": job_id, "status": "success", "opresult": [copy.deepcopy(self.query_data)]}
-        if path.endswith("/prepare-export"):
+        elif path.endswith("/prepare-export"):
             assert query == {"mode": "remote"}
             return {"job_id": job_id, "status": "success", "opresult": [copy.deepcopy(self.prepared)]}
-        if method == "POST" and path == "/2/instances":
+        elif path.endswith("/export"):
+            return {"job_id": job_id, "status": "success",
+                    "opresult": [[True, [True] * len(body["destination"])]]}
+        elif method == "POST" and path == "/2/instances":
+            assert query == {"dry-run": 1}, "a real import is followed by its waiter"
             if self.dry_run_error is not None:
                 raise self.dry_run_error
             return {"job_id": job_id, "status": "success", "opresult": [[]]}
-        raise AssertionError("unexpected job %s %s" % (method, path))
+        elif not path.endswith("/tags"):
+            raise AssertionError("unexpected job %s %s" % (method, path))
+        return {"job_id": job_id, "status": "success", "opresult": [None]}
+
+
+class FakeImportWaiter:
+    """The remote import job on the fake destination: it creates the copy and logs the disk targets."""
+
+    def __init__(self, client, job_id):
+        self.client = client
+        self.job_id = job_id
+        self.finished = False
+        self.log = []
+
+    def poll(self):
+        if self.log:
+            self.finished = True
+            return []
+        body = self.client.jobs[self.job_id][3]
+        self.client.instances[body["name"]] = {
+            "name": body["name"], "uuid": "c0py", "admin_state": "down", "oper_state": False,
+            "status": "ADMIN_down", "tags": list(body["tags"]), "disk.sizes": [d["size"] for d in body["disks"]],
+            "nic.macs": [nic.get("mac") for nic in body["nics"]]}
+        targets = {"disks": [["198.51.100.7", 41234 + i, "c0ffee"] for i in range(len(body["disks"]))],
+                   "x509_ca": "-----BEGIN CERTIFICATE-----"}
+        self.log = [{"serial": 1, "type": "message", "message": "creating disks"},
+                    {"serial": 2, "type": "remote-import", "message": targets}] + list(self.client.import_log)
+        return list(self.log)
+
+    def result(self):
+        raise AssertionError("the fake import always announces its targets")
+
+    def wait(self, timeout=None):
+        return {"job_id": self.job_id, "status": "success", "log": list(self.log)}
 
 
 SRC_INFO = {"name": SRC, "software_version": "3.0.2", "enabled_hypervisors": ["kvm"],
@@ -941,7 +1009,7 @@ def test_plan_refuses_a_foreign_destination():
 
 def test_plan_other_rapi_errors_propagate():
     class Broken(FakeClient):
-        def get_instance(self, name):
+        def get_instance(self, name, missing_ok=False):
             raise RapiError("Ganeti RAPI at https://dst:5080: GET failed with HTTP 500", status_code=500)
 
     with pytest.raises(RapiError, match="HTTP 500"):
@@ -950,12 +1018,12 @@ def test_plan_other_rapi_errors_propagate():
 
 def test_tag_value_and_should_start():
     tags = ["a", "ganeti-fleet:source-uuid:abc", "ganeti-fleet:source:c/x"]
-    assert mv.tag_value(tags, mv.TAG_SOURCE_UUID) == "abc"
-    assert mv.tag_value(tags, mv.TAG_SOURCE) == "c/x"
-    assert mv.tag_value(tags, mv.TAG_MOVE_ID) is None
-    assert mv.should_start({"tags": [mv.TAG_SOURCE_UP]}, {"start": None}) is True
+    assert mv.tag_value(tags, vocabulary.TAG_SOURCE_UUID) == "abc"
+    assert mv.tag_value(tags, vocabulary.TAG_SOURCE) == "c/x"
+    assert mv.tag_value(tags, vocabulary.TAG_MOVE_ID) is None
+    assert mv.should_start({"tags": [vocabulary.TAG_SOURCE_UP]}, {"start": None}) is True
     assert mv.should_start({"tags": []}, {"start": None}) is False
-    assert mv.should_start({"tags": [mv.TAG_SOURCE_UP]}, {"start": False}) is False
+    assert mv.should_start({"tags": [vocabulary.TAG_SOURCE_UP]}, {"start": False}) is False
 
 
 # ----------------------------------------------------------------------
@@ -1078,7 +1146,7 @@ def test_finish_starts_the_copy_before_the_commit_and_submits_every_job_before_w
     recorder = Recorder()
     src, dst = recorder.wrap("src", src_client()), recorder.wrap("dst", dst_client())
     result = {"actions": [], "changed": False}
-    mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+    ex._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
                destination(PENDING), True, 120, result, lambda m: None)
     submits = [e[1:] for e in recorder.events if e[0] == "submit"]
     # Each cluster's jobs come from a thread of their own: the order holds per cluster.
@@ -1094,7 +1162,7 @@ def test_finish_starts_the_copy_before_the_commit_and_submits_every_job_before_w
 def test_finish_without_start_or_commit_only_handles_the_source():
     src, dst = src_client(), dst_client()
     result = {"actions": [], "changed": False}
-    mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+    ex._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
                destination(), False, 120, result, lambda m: None)
     assert not dst.submitted
     assert [(j["method"], j["path"]) for j in src.submitted] == [("DELETE", "/2/instances/%s" % NAME)]
@@ -1104,7 +1172,7 @@ def test_finish_without_start_or_commit_only_handles_the_source():
 def test_finish_keep_tags_the_source_next_to_the_commit():
     src, dst = src_client(), dst_client()
     result = {"actions": [], "changed": False}
-    mv._finish(src, dst, a_move(source_policy="keep"), source_instance(admin_state="down", oper_state=False),
+    ex._finish(src, dst, a_move(source_policy="keep"), source_instance(admin_state="down", oper_state=False),
                destination(PENDING), False, 120, result, lambda m: None)
     assert [(j["method"], j["path"], j["query"]) for j in src.submitted] == [
         ("PUT", "/2/instances/%s/tags" % NAME, {"tag": [MOVED_TO]})]
@@ -1116,9 +1184,192 @@ def test_finish_reports_every_failed_job_and_waits_for_the_others():
     dst = dst_client()
     result = {"actions": [], "changed": False}
     with pytest.raises(MoveError) as caught:
-        mv._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+        ex._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
                    destination(PENDING), True, 120, result, lambda m: None)
     message = str(caught.value)
     assert message.startswith("the copy on %s is complete, but 'remove the source' failed: Job " % DST)
     assert message.endswith("re-run the move to finish it")
     assert result["actions"] == ["start the copy", "commit"]
+
+
+# ----------------------------------------------------------------------
+# The move options: one definition, its documentation, the request
+
+
+def test_the_move_fragment_documents_the_argument_spec():
+    options = yaml.safe_load(MoveFragment.DOCUMENTATION)["options"]
+    spec = move_argument_spec()
+
+    def described(option):
+        return (option.get("type", "str"), option.get("default"), bool(option.get("required")),
+                option.get("elements"), option.get("choices"))
+
+    assert list(options) == list(spec)
+    assert {name: described(option) for name, option in options.items()} == \
+        {name: described(option) for name, option in spec.items()}
+    for name in ("source", "destination"):
+        assert {key: described(option) for key, option in options[name]["suboptions"].items()} == \
+            {key: described(option) for key, option in spec[name]["options"].items()}
+    assert REQUEST_KEYS == tuple(MOVE_OPTIONS) == tuple(list(options)[3:])
+
+
+def params(**given):
+    """The module's parameters as Ansible fills them: every move option, with its default."""
+    values = {key: option.get("default") for key, option in move_argument_spec().items()}
+    values.update(given)
+    return values
+
+
+def test_request_from_the_options():
+    request = move_request(params(name=NAME, primary_node="node1.dst.example.org"))
+    assert list(request) == list(REQUEST_KEYS)
+    assert request["name"] == NAME and request["primary_node"] == "node1.dst.example.org"
+    assert (request["compress"], request["source_policy"], request["start"]) == ("none", "remove", None)
+
+
+def test_request_dict_takes_precedence_and_is_checked_like_the_options():
+    request = move_request(params(name="ignored", source_policy="keep", request={
+        "name": NAME, "new_name": "web2.example.org", "start": "yes", "nics": [{"mac": "generate"}]}))
+    assert request["name"] == NAME and request["new_name"] == "web2.example.org"
+    assert request["start"] is True  # converted as a bool option would be
+    assert request["nics"] == [{"mac": "generate"}]
+    assert request["source_policy"] == "keep"  # not in the request: the option's value
+
+
+def test_request_with_an_unknown_key_names_it_and_the_allowed_ones():
+    with pytest.raises(MoveError) as caught:
+        move_request(params(request={"name": NAME, "primay_node": "n3", "colour": "red"}))
+    message = str(caught.value)
+    assert message.startswith("the request of the move of %s has unknown option(s) colour, primay_node; "
+                              "the options of a move are: name, new_name, primary_node, " % NAME)
+    assert message.endswith(", ".join(REQUEST_KEYS))
+
+
+@pytest.mark.parametrize("request_, problem", [
+    ({"name": NAME, "source_policy": "archive"}, "source_policy must be one of: remove, keep"),
+    ({"name": NAME, "nics": "generate"}, "nics"),
+    ({"name": NAME, "beparams": ["maxmem"]}, "beparams"),
+], ids=["choice", "list", "dict"])
+def test_request_values_are_checked(request_, problem):
+    with pytest.raises(MoveError) as caught:
+        move_request(params(request=request_))
+    assert str(caught.value).startswith("the request of the move of %s is not valid: " % NAME)
+    assert problem in str(caught.value)
+
+
+def test_request_needs_a_name():
+    with pytest.raises(MoveError, match="no instance to move: give its name"):
+        move_request(params(request={"new_name": "web2.example.org"}))
+
+
+def test_move_of_names_the_move_and_keeps_the_details():
+    with pytest.raises(MoveError) as caught:
+        with move_of(NAME):
+            raise MoveError("pre-flight failed: x", plan={"ok": False})
+    assert caught.value.to_result() == {"msg": "move of %s: pre-flight failed: x" % NAME, "plan": {"ok": False}}
+    failed = MoveFailed("moving %s failed at step 'export the disks': x" % NAME, "export the disks")
+    with pytest.raises(MoveFailed) as caught:
+        with move_of(NAME):
+            raise failed
+    assert caught.value is failed
+    with pytest.raises(RapiError):
+        with move_of(NAME):
+            raise RapiError("HTTP 500")
+    assert issubclass(MoveError, FleetError)
+
+
+# ----------------------------------------------------------------------
+# run_move, end to end on the fake clusters
+
+TRANSFER_ACTIONS = ["prepare the export", "create the destination instance", "stop the source",
+                    "export the disks", "finish the import", "verify the copy"]
+
+
+def test_run_move_in_check_mode_plans_and_changes_nothing():
+    src, dst = src_client(), dst_client()
+    result = run_move(src, dst, {"name": NAME}, check_mode=True)
+    assert result["changed"] is True and result["actions"] == []
+    assert result["plan"]["phase"] == PHASE_NEW and "prepared" not in result["plan"]
+    assert [j["path"] for j in src.submitted] == ["/2/instances/%s/info" % NAME,
+                                                  "/2/instances/%s/prepare-export" % NAME]
+    assert [j["query"] for j in dst.submitted] == [{"dry-run": 1}]
+
+
+def test_run_move_refuses_before_anything_when_the_pre_flight_fails():
+    src, dst = src_client(cluster_tags=[]), dst_client()
+    with pytest.raises(MoveError) as caught:
+        run_move(src, dst, {"name": NAME})
+    result = caught.value.to_result()
+    assert result["msg"].startswith("pre-flight failed: source cluster %s runs Ganeti 3.0.2" % SRC)
+    assert result["plan"]["ok"] is False
+    assert [j["path"] for j in src.submitted if j["method"] != "GET"] == ["/2/instances/%s/prepare-export" % NAME]
+    assert dst.submitted == []
+
+
+def test_run_move_transfers_verifies_and_finishes():
+    src, dst = src_client(), dst_client()
+    reported = []
+    result = run_move(src, dst, {"name": NAME}, shutdown_timeout=30, report=reported.append)
+    assert result["changed"] is True
+    assert result["actions"] == TRANSFER_ACTIONS + ["start the copy", "commit", "remove the source"]
+    assert reported == result["actions"][1:]  # the export was prepared with the plan
+    create = next(j for j in dst.submitted if j["path"] == "/2/instances")
+    assert create["query"] is None and create["body"]["start"] is False
+    assert create["body"]["source_handshake"] == PREPARED["handshake"]
+    assert create["body"]["source_shutdown_timeout"] == 30
+    export = next(j for j in src.submitted if j["path"].endswith("/export"))
+    assert export["body"]["x509_key_name"] == PREPARED["x509_key_name"]
+    assert export["body"]["destination"][1] == ["198.51.100.7", 41235, "c0ffee"]
+    assert (export["body"]["shutdown"], export["body"]["remove_instance"]) == (True, False)
+    assert NAME not in src.instances
+    copy_ = dst.instances[NAME]
+    assert copy_["admin_state"] == "up" and "ganeti-fleet:move-id:%s" % MOVE_ID in copy_["tags"]
+
+
+def test_run_move_removes_the_remnant_first():
+    remnant = destination(PENDING, **{"nic.macs": ["aa:00:00:11:22:33"]})
+    src, dst = src_client(), dst_client(instances={NAME: remnant})
+    result = run_move(src, dst, {"name": NAME})
+    assert result["plan"]["phase"] == PHASE_REMNANT
+    assert result["actions"][0] == "remove the unfinished copy"
+    assert result["actions"][1:7] == TRANSFER_ACTIONS
+
+
+def test_run_move_failed_transfer_removes_the_copy_and_restarts_the_source():
+    src = src_client(failing_jobs=[("PUT", "/2/instances/%s/export" % NAME)])
+    dst = dst_client()
+    with pytest.raises(MoveFailed) as caught:
+        with move_of(NAME):
+            run_move(src, dst, {"name": NAME})
+    failure = caught.value
+    assert failure.step == "export the disks"
+    assert failure.cleanup == ["The copy this move created on %s was removed." % DST,
+                               "The source %s was started again." % NAME]
+    result = failure.to_result()
+    assert sorted(result) == ["cleanup", "job_id", "job_log", "msg", "step"]
+    assert result["msg"].startswith("moving %s from %s to %s failed at step 'export the disks': Job "
+                                    % (NAME, SRC, DST))
+    assert result["msg"].endswith("The source %s was started again." % NAME)
+    assert result["job_id"] == failure.job_id and result["job_log"][0]["message"] == "it broke"
+    assert NAME not in dst.instances
+    assert src.instances[NAME]["admin_state"] == "up"
+
+
+def test_run_move_import_that_lost_a_disk_fails_at_its_step():
+    lost = [{"serial": 3, "type": "message", "message": "disk/1 failed to receive data: connection reset"}]
+    with pytest.raises(MoveFailed) as caught:
+        run_move(src_client(), dst_client(import_log=lost), {"name": NAME})
+    assert caught.value.step == "finish the import"
+    assert "reports disks that did not arrive: disk/1 failed to receive data" in str(caught.value)
+    assert caught.value.job_id is None
+
+
+def test_run_move_finishes_a_verified_move_without_a_transfer():
+    dst_instance = destination("ganeti-fleet:source-admin-up", admin_state="up", oper_state=True)
+    src, dst = src_client(), dst_client(instances={NAME: dst_instance})
+    result = run_move(src, dst, {"name": NAME})
+    assert result["plan"]["phase"] == PHASE_FINISH
+    assert result["actions"] == ["remove the source"]
+    again = run_move(src, dst, {"name": NAME})
+    assert again["plan"]["phase"] == PHASE_DONE
+    assert again == {"plan": again["plan"], "changed": False, "actions": []}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _node_maintenance as nm
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_MOVED_FROM, TAG_PREVIOUS_ROLE
 
 
 def instance(name, pnode, template="sharedfile", running=True, snodes=(), tags=()):
@@ -45,8 +46,7 @@ def test_offline_node_moves_nothing():
 def test_move_bodies():
     shared = instance("vm1", "n2")
     assert nm.move_body(shared, nm.MIGRATE, migration_mode="live") == {"mode": "live", "allow_failover": False}
-    assert nm.move_body(shared, nm.MIGRATE, target_node="n1", dry_run=True) == {
-        "target_node": "n1", "allow_failover": False, "dry_run": True}
+    assert nm.move_body(shared, nm.MIGRATE, target_node="n1") == {"target_node": "n1", "allow_failover": False}
     assert nm.move_body(shared, nm.FAILOVER, iallocator="hail", shutdown_timeout=30) == {
         "iallocator": "hail", "shutdown_timeout": 30}
     # DRBD goes to its secondary: no target, no iallocator.
@@ -54,12 +54,26 @@ def test_move_bodies():
     assert nm.move_body(drbd, nm.MIGRATE, target_node="n3") == {"allow_failover": False}
 
 
-def test_tags_round_trip():
-    assert nm.previous_role_tag("regular") == "ganeti-fleet:maintenance-previous-role:regular"
-    assert nm.recorded_roles(["x", "ganeti-fleet:maintenance-previous-role:master-candidate"]) == ["master-candidate"]
+def test_moved_from_tags_round_trip():
     tag = nm.moved_from_tag("n2.lab")
-    assert tag == "ganeti-fleet:maintenance-moved-from:n2.lab"
+    assert tag == TAG_MOVED_FROM + "n2.lab"
     assert nm.moved_from(["a", tag]) == ["n2.lab"]
+
+
+def test_role_record_of_a_node_in_service():
+    record = nm.role_record({"name": "n3", "role": "C", "tags": ["rack:a1"]})
+    assert record == {"role": "master-candidate", "record_tag": TAG_PREVIOUS_ROLE + "master-candidate",
+                      "recorded_role": None, "record_tags": []}
+
+
+def test_role_record_of_a_node_out_of_service():
+    tags = ["rack:a1", TAG_PREVIOUS_ROLE + "regular", TAG_PREVIOUS_ROLE + "bogus"]
+    record = nm.role_record({"name": "n3", "role": "D", "tags": tags})
+    assert record["role"] == "drained"
+    assert record["record_tag"] == TAG_PREVIOUS_ROLE + "drained"
+    # Only tags naming a role the node can be given back count as records.
+    assert record["recorded_role"] == "regular"
+    assert record["record_tags"] == [TAG_PREVIOUS_ROLE + "regular"]
 
 
 def test_plan_return():

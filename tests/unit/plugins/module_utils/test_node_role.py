@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _node_role as nr
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 
 def rapi_node(name, role, master_capable=True, vm_capable=True, pinst=(), sinst=()):
@@ -242,22 +243,27 @@ def test_unknown_node():
 # Requests
 
 
-def test_role_step_uses_role_resource_with_auto_promote():
+def test_role_step_keeps_role_and_auto_promote():
     step = nr.plan(three(n3="regular"), "n2", wanted("offline"), 10, True)[0][0]
-    assert nr.step_request(step) == ("PUT", "role", {"auto-promote": 1}, "offline")
+    assert (step["kind"], step["role"], step["auto_promote"]) == ("role", "offline", True)
 
 
-def test_dry_run_goes_through_modify_with_the_same_flags():
+def test_dry_run_of_a_role_step_is_a_modify_with_the_same_flags():
     step = nr.plan(three(n3="regular"), "n2", wanted("regular"), 10, True)[0][0]
-    method, suffix, query, body = nr.step_request(step, dry_run=True)
-    assert (method, suffix, query) == ("POST", "modify", None)
-    assert body == {"master_candidate": False, "drained": False, "offline": False,
-                    "auto_promote": True, "dry_run": True}
+    assert step["kind"] == "role"
+    assert nr.modify_body(step) == {"master_candidate": False, "drained": False, "offline": False,
+                                    "auto_promote": True}
 
 
-def test_modify_step_request():
+def test_modify_step_body():
     step = nr.plan(two(), "n2", wanted(vm_capable=False), 10, True)[0][0]
-    assert nr.step_request(step) == ("POST", "modify", None, {"vm_capable": False})
+    assert step["kind"] == "modify"
+    assert nr.modify_body(step) == {"vm_capable": False}
+
+
+def test_node_role_error_is_a_fleet_error():
+    with pytest.raises(FleetError):
+        nr.plan(two(), "n9", wanted("regular"), 10, True)
 
 
 def test_one_flag_per_request():

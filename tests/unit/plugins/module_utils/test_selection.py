@@ -5,7 +5,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name, wanted_names
+import pytest
+
+from ansible_collections.ganeti.fleet.plugins.module_utils._selection import (
+    find_one,
+    select_by_name,
+    selected_result,
+    wanted_names,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 OBJECTS = [
     {"name": "web1.example.org"},
@@ -55,3 +63,22 @@ def test_unknown_names_reported():
 def test_same_object_twice_listed_once():
     selected, missing = select_by_name(OBJECTS, ["web1", "web1.example.org"])
     assert len(selected) == 1
+
+
+def test_selected_result_one_and_all():
+    one = selected_result(OBJECTS, {"name": "web2", "names": None}, "node", "https://c1:5080")
+    assert one == {"nodes": [OBJECTS[1]], "node": OBJECTS[1]}
+    assert selected_result(OBJECTS, {"name": None, "names": None}, "node", "https://c1:5080") == {"nodes": OBJECTS}
+
+
+def test_selected_result_names_the_missing():
+    with pytest.raises(FleetError) as error:
+        selected_result(OBJECTS, {"name": None, "names": ["web1", "x", "db1"]}, "instance", "https://c1:5080")
+    assert str(error.value) == "Unknown instances on https://c1:5080: x, db1"
+    assert error.value.to_result()["missing"] == ["x", "db1"]
+
+
+def test_find_one_lists_the_known_names():
+    assert find_one(OBJECTS, "web1", "node", "https://c1:5080") is OBJECTS[0]
+    with pytest.raises(FleetError, match=r"unknown node db1 on https://c1:5080 \(nodes: db1.example.org, "):
+        find_one(OBJECTS, "db1", "node", "https://c1:5080")

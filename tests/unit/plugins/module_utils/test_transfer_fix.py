@@ -18,6 +18,9 @@ import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _node_local as node_local
 from ansible_collections.ganeti.fleet.plugins.module_utils import _transfer_fix as tf
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_TRANSFER_FIX
+from ansible_collections.ganeti.fleet.plugins.modules import transfer_fix as tf_module
 
 INSTALLED_SHARE = "/usr/share/ganeti/3.0"
 INSTALLED_FILE = os.path.join(INSTALLED_SHARE, tf.TARGET_RELPATH)
@@ -239,6 +242,133 @@ def test_node_identity_from_ssconf(tmp_path, monkeypatch):
                      "nodes": ["c1n1.lab", "c1n2.lab"], "online_nodes": ["c1n1.lab"],
                      "is_master": False}
     assert node_local.node_identity(str(tmp_path / "none"))["cluster_name"] is None
+
+
+def test_ssconf_readers(tmp_path):
+    (tmp_path / "ssconf_master_candidates").write_text("c1n1.lab\n\n c1n3.lab \n", encoding="ascii")
+    (tmp_path / "ssconf_master_ip").write_text("192.0.2.10\n", encoding="ascii")
+    (tmp_path / "ssconf_empty").write_text("\n", encoding="ascii")
+    assert node_local.ssconf_lines("master_candidates", str(tmp_path)) == ["c1n1.lab", "c1n3.lab"]
+    assert node_local.ssconf_lines("missing", str(tmp_path)) is None
+    assert node_local.ssconf_value("master_ip", str(tmp_path)) == "192.0.2.10"
+    assert node_local.ssconf_value("empty", str(tmp_path)) is None
+    assert node_local.ssconf_value("missing", str(tmp_path)) is None
+
+
+def test_rewrite_file_keeps_mode_and_replaces_by_rename(tmp_path):
+    path = tmp_path / "users"
+    path.write_bytes(b"old\n")
+    os.chmod(path, 0o640)
+    before = os.stat(path)
+    node_local.rewrite_file(str(path), b"new\n", (0o600, os.geteuid(), os.getegid()))
+    after = os.stat(path)
+    assert path.read_bytes() == b"new\n"
+    assert (after.st_mode & 0o7777, after.st_uid, after.st_gid) == (0o640, before.st_uid, before.st_gid)
+    assert after.st_ino != before.st_ino
+    assert os.listdir(str(tmp_path)) == ["users"]
+
+
+def test_rewrite_file_creates_the_file_and_its_directory_with_the_defaults(tmp_path):
+    path = tmp_path / "rapi" / "users"
+    ids = (os.geteuid(), os.getegid())
+    node_local.rewrite_file(str(path), b"x\n", (0o604,) + ids, (0o750,) + ids)
+    assert os.stat(path.parent).st_mode & 0o7777 == 0o750
+    assert os.stat(path).st_mode & 0o7777 == 0o604
+    with pytest.raises(FleetError, match="cannot write %s" % (tmp_path / "none" / "file")):
+        node_local.rewrite_file(str(tmp_path / "none" / "file"), b"x", (0o600,) + ids)
+    with pytest.raises(FleetError, match="cannot write"):      # no defaults: the file must exist
+        node_local.rewrite_file(str(tmp_path / "absent"), b"x")
+
+
+def test_atomic_write_of_a_relative_path_without_owner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    node_local.atomic_write("bundle.pem", b"pem\n", 0o644)
+    assert (tmp_path / "bundle.pem").read_bytes() == b"pem\n"
+    assert os.stat(tmp_path / "bundle.pem").st_mode & 0o7777 == 0o644
+
+
+def test_run_checked_names_the_step_and_the_output_end():
+    calls = []
+
+    def run(argv, data=None):
+        calls.append((argv, data))
+        return (0, "fine", "") if argv[0] == "true" else (3, "", "x" * 2000 + " the cause\n")
+
+    assert node_local.run_checked(run, ["true"], data=b"in") == "fine"
+    with pytest.raises(FleetError) as err:
+        node_local.redistribute(run)
+    assert str(err.value).startswith("gnt-cluster redist-conf failed (rc=3): ")
+    assert str(err.value).endswith("the cause") and len(str(err.value)) < 1100
+
+    class StepError(FleetError):
+        pass
+
+    with pytest.raises(StepError, match="^gnt-node list failed"):
+        node_local.run_checked(run, ["gnt-node", "list", "-o", "name"], error=StepError)
+    assert calls[0] == (["true"], b"in")
+
+
+class FakeNodeModule:
+    """What a module's run() uses of NodeModule."""
+
+    def __init__(self, params, check_mode=False, diff=False, identity=None):
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+        self.identity = identity or {"cluster_name": "c1.lab", "master_node": "c1n1.lab",
+                                     "node_name": "c1n2.lab", "is_master": False,
+                                     "nodes": ["c1n1.lab", "c1n2.lab"], "online_nodes": ["c1n1.lab", "c1n2.lab"]}
+        self.result = dict(changed=False)
+
+
+def test_module_returns_the_cluster_tag_of_the_fix(share):
+    params = {"state": "present", "share_dir": share["dir"], "backup_dir": share["backup"]}
+    checked = FakeNodeModule(params, check_mode=True, diff=True)
+    tf_module.run(checked)
+    assert checked.result["cluster_tag"] == TAG_TRANSFER_FIX
+    assert checked.result["changed"] is True and checked.result["state"] == tf.STATE_FIXED
+    assert checked.result["backup"] == tf.backup_paths(share["backup"], "3.0.2")[0]
+    assert not os.path.exists(share["backup"])
+    assert tf.FIXED_SHA256 in checked.result["diff"]["after"]
+    applied = FakeNodeModule(params)
+    tf_module.run(applied)
+    assert applied.result["cluster_tag"] == TAG_TRANSFER_FIX
+    assert applied.result["checksum_after"] == tf.FIXED_SHA256 and os.path.exists(applied.result["backup"])
+
+
+def test_module_keeps_what_it_found_when_the_file_drifted(share):
+    with open(share["file"], "ab") as handle:
+        handle.write(b"# local change\n")
+    module = FakeNodeModule({"state": "present", "share_dir": share["dir"], "backup_dir": share["backup"]})
+    with pytest.raises(tf.TransferFixError, match="reinstall"):
+        tf_module.run(module)
+    assert isinstance(tf.TransferFixError("x"), FleetError)
+    assert module.result["previous_state"] == tf.STATE_DRIFT
+    assert module.result["cluster_tag"] == TAG_TRANSFER_FIX and module.result["file"] == share["file"]
+
+
+def test_write_errors_name_the_file(share, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tf, "atomic_write", refuse)
+    plan = tf.Plan(tf.Inspection(share["dir"]), "present")
+    with pytest.raises(tf.TransferFixError, match="^%s: .*Permission denied" % share["file"]):
+        tf.execute(plan, share["backup"])
+
+
+def test_master_failover_refuses_a_node_that_is_no_candidate():
+    from ansible_collections.ganeti.fleet.plugins.modules import master_failover
+
+    identity = FakeNodeModule({}).identity
+    with pytest.raises(FleetError) as err:
+        master_failover.require_candidate(identity, ["c1n1.lab", "c1n3.lab"])
+    assert "c1n2.lab is not a master candidate of c1.lab" in str(err.value)
+    assert "the candidates are c1n3.lab." in str(err.value) and "role: master-candidate" in str(err.value)
+    assert master_failover.require_candidate(identity, ["c1n1.lab", "c1n2.lab"]) == "c1n2.lab"
+    assert master_failover.require_candidate(dict(identity, node_name="c1n1.lab", is_master=True), []) == "c1n1.lab"
+    with pytest.raises(FleetError, match="cannot tell which node of c1.lab this host is"):
+        master_failover.require_candidate(dict(identity, node_name=None), ["c1n1.lab"])
 
 
 # --- the fixed code, run by Ganeti's own Python -----------------------------------

@@ -14,7 +14,18 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ganeti.fleet.plugins.modules import cluster_info, instance_info, job, node_info, tag
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_ACCESS_CHECK, TAG_MOVED_FROM, TAG_PREVIOUS_ROLE
+from ansible_collections.ganeti.fleet.plugins.modules import (
+    cluster_info,
+    instance,
+    instance_info,
+    job,
+    node,
+    node_evacuate,
+    node_info,
+    rapi_access_check,
+    tag,
+)
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -335,3 +346,151 @@ def test_job_output_pure():
     assert "oplog" not in out["job"]
     assert out["log"][0]["message"] == "m"
     assert "error" not in out
+
+
+def test_node_info_returns_the_maintenance_record(conn, fake_rapi):
+    nodes = [dict(NODES[0], tags=[]), dict(NODES[1], role="D", tags=["x", TAG_PREVIOUS_ROLE + "master-candidate"])]
+    fake_rapi.route("GET", "/2/nodes", (200, nodes))
+    result = run_module(node_info, dict(conn, name="n2"))
+    assert result["maintenance"] == {"role": "drained", "record_tag": TAG_PREVIOUS_ROLE + "drained",
+                                     "recorded_role": "master-candidate",
+                                     "record_tags": [TAG_PREVIOUS_ROLE + "master-candidate"]}
+    assert "maintenance" not in run_module(node_info, dict(conn, names=["n2"]))
+
+
+# ----------------------------------------------------------------------
+# Modules that run jobs: job ids and "changed" stay true when a later job fails
+
+
+def job_route(fake, method, path, job_id, error=None):
+    """Answer METHOD PATH with JOB_ID, a job that succeeds or fails with ERROR."""
+    fake.route(method, path, (200, job_id))
+    if error is None:
+        fake.add_job(job_id, [("success", [])], final={"opstatus": ["success"]})
+    else:
+        fake.add_job(job_id, [("error", [("message", error)])],
+                     final={"opstatus": ["error"], "opresult": [["OpExecError", [error]]]})
+
+
+RUNNING = {"name": "web1.example.org", "admin_state": "up", "oper_state": True, "tags": [],
+           "pnode": "n2.example.org", "snodes": [], "disk_template": "sharedfile"}
+
+
+def test_instance_failure_after_a_change_reports_every_job(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/instances/web1.example.org", (200, RUNNING))
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/shutdown", 81)
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/tags", 82, error="tag storage full")
+    result = run_module(instance, dict(conn, name="web1.example.org", state="stopped", tags=["a"]))
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert result["job_ids"] == ["81", "82"]
+    assert result["job_id"] == "82" and "tag storage full" in result["msg"]
+    assert result["actions"] == ["shutdown web1.example.org", "add tags a"]
+
+
+def test_instance_plans_in_check_mode_and_acts_for_real(conn, fake_rapi):
+    stopped = dict(RUNNING, admin_state="down", oper_state=False)
+    fake_rapi.route("GET", "/2/instances/web1.example.org", (200, RUNNING), (200, RUNNING), (200, stopped))
+    fake_rapi.route("GET", "/2/instances/gone.example.org", (404, {"message": "Instance not found"}))
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/shutdown", 83)
+    checked = run_module(instance, dict(conn, name="web1.example.org", state="stopped"), check_mode=True)
+    assert (checked["changed"], checked["actions"], checked["job_ids"]) == (True, ["shutdown web1.example.org"], [])
+    assert writes(fake_rapi) == []
+    done = run_module(instance, dict(conn, name="web1.example.org", state="stopped", shutdown_timeout=30))
+    assert done["changed"] is True and done["job_ids"] == ["83"]
+    assert done["instance"]["admin_state"] == "down"
+    assert writes(fake_rapi)[0]["json"] == {"timeout": 30}
+    absent = run_module(instance, dict(conn, name="gone.example.org", state="absent"))
+    assert absent["changed"] is False and absent["actions"] == []
+    missing = run_module(instance, dict(conn, name="gone.example.org", state="present"))
+    assert missing["failed"] is True and "no spec is given" in missing["msg"]
+
+
+CLUSTER_INFO = {"master": "n1.example.org", "candidate_pool_size": 10}
+NODE_MC = {"name": "n2.example.org", "role": "C", "master_capable": True, "vm_capable": True, "tags": []}
+
+
+def test_node_role_change_goes_through_the_role_resource(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/info", (200, CLUSTER_INFO))
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], NODE_MC]), (200, [NODES[0], dict(NODE_MC, role="D")]))
+    job_route(fake_rapi, "PUT", "/2/nodes/n2.example.org/role", 90)
+    result = run_module(node, dict(conn, name="n2", role="drained"))
+    assert result["changed"] is True and result["role"] == "drained" and result["role_before"] == "master-candidate"
+    assert result["job_ids"] == ["90"] and result["actions"] == ["change role from master-candidate to drained"]
+    request = writes(fake_rapi)[0]
+    assert request["json"] == "drained" and "auto-promote" not in request["query"]
+
+
+def test_node_check_mode_is_a_dry_run_that_changes_nothing(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/info", (200, CLUSTER_INFO))
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], NODE_MC]))
+    job_route(fake_rapi, "POST", "/2/nodes/n2.example.org/modify", 91, error="node has instances")
+    result = run_module(node, dict(conn, name="n2", role="drained"), check_mode=True)
+    assert result["failed"] is True and result["changed"] is False and result["job_ids"] == ["91"]
+    assert result["msg"].startswith("Ganeti refuses to change role from master-candidate to drained on node "
+                                    "n2.example.org (dry run): ")
+    assert writes(fake_rapi)[0]["json"] == {"drained": True, "dry_run": True}
+
+
+def test_node_unknown_fails_before_any_job(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/info", (200, CLUSTER_INFO))
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], NODE_MC]))
+    result = run_module(node, dict(conn, name="n9", role="drained"))
+    assert result["failed"] is True and result["changed"] is False and result["job_ids"] == []
+    assert "unknown node n9" in result["msg"] and "n1.example.org, n2.example.org" in result["msg"]
+
+
+def test_node_evacuate_records_then_migrates(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], dict(NODE_MC, role="D")]))
+    fake_rapi.route("GET", "/2/instances", (200, [RUNNING]))
+    fake_rapi.route("GET", "/2/instances/web1.example.org", (200, dict(RUNNING, pnode="n1.example.org")))
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/tags", 95)
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/migrate", 96)
+    result = run_module(node_evacuate, dict(conn, name="n2"))
+    assert result["changed"] is True and result["job_ids"] == ["95", "96"]
+    assert result["moved"] == [{"name": "web1.example.org", "method": "migrate", "from": "n2.example.org",
+                                "to": "n1.example.org"}]
+    tagging, migration = writes(fake_rapi)
+    assert tagging["query"]["tag"] == [TAG_MOVED_FROM + "n2.example.org"]
+    assert migration["json"] == {"mode": "live", "allow_failover": False}
+
+
+def test_node_evacuate_failed_move_after_its_record_reports_both_jobs(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], dict(NODE_MC, role="D")]))
+    fake_rapi.route("GET", "/2/instances", (200, [RUNNING]))
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/tags", 97)
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/migrate", 98, error="not enough memory")
+    result = run_module(node_evacuate, dict(conn, name="n2"))
+    assert result["failed"] is True and result["changed"] is True and result["job_ids"] == ["97", "98"]
+    assert result["msg"].startswith("Failed to migrate instance web1.example.org off node n2.example.org: ")
+    assert "not enough memory" in result["msg"]
+
+
+def test_node_evacuate_check_mode_sends_dry_runs_only(conn, fake_rapi):
+    fake_rapi.route("GET", "/2/nodes", (200, [NODES[0], dict(NODE_MC, role="D")]))
+    fake_rapi.route("GET", "/2/instances", (200, [RUNNING]))
+    job_route(fake_rapi, "PUT", "/2/instances/web1.example.org/migrate", 99)
+    result = run_module(node_evacuate, dict(conn, name="n2"), check_mode=True)
+    assert result["changed"] is True and result["job_ids"] == ["99"]
+    assert [w["path"] for w in writes(fake_rapi)] == ["/2/instances/web1.example.org/migrate"]
+    assert writes(fake_rapi)[0]["json"]["dry_run"] is True
+
+
+def test_rapi_access_check_write_access_by_dry_run(conn, fake_rapi):
+    fake_rapi.route("GET", "/version", (200, 2))
+    fake_rapi.route("GET", "/2/info", (200, {"name": "c1.example.org", "software_version": "3.0.2"}))
+    job_route(fake_rapi, "PUT", "/2/tags", 100)
+    result = run_module(rapi_access_check, dict(conn, expected_cluster_name="c1.example.org"))
+    assert result["changed"] is False and result["write_access"] is True and result["job_id"] == "100"
+    request = writes(fake_rapi)[0]
+    assert request["query"] == {"tag": [TAG_ACCESS_CHECK], "dry-run": ["1"]}
+
+
+def test_rapi_access_check_names_the_failed_step(conn, fake_rapi):
+    fake_rapi.route("GET", "/version", (200, 2))
+    fake_rapi.route("GET", "/2/info", (200, {"name": "c1.example.org"}))
+    fake_rapi.route("PUT", "/2/tags", (403, {"message": "Forbidden"}))
+    result = run_module(rapi_access_check, conn)
+    assert result["failed"] is True and result["status_code"] == 403
+    assert result["msg"].startswith("RAPI access check failed at the write access (dry-run job) step: ")
+    assert result["cluster_name"] == "c1.example.org" and result["rapi_version"] == 2

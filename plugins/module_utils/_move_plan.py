@@ -1,0 +1,548 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Inter-cluster moves: the request, the plan and the pre-flight of one move. Internal use only.
+
+A move is driven over both clusters' RAPI with Ganeti's own primitives
+(``prepare-export``, ``POST /2/instances`` in ``remote-import`` mode, and a
+remote ``export``); ``_move_executor`` carries it out. What this module adds
+is what makes the move safe and repeatable:
+
+* :data:`MOVE_OPTIONS` defines the options of a move request, once, for the
+  modules' options and for their ``request`` dict (:func:`move_request`);
+* the destination create request is built from the source instance
+  (``OpInstanceQueryData``) plus the request's overrides, and always with
+  ``start: false``, so a failed transfer never starts an empty copy;
+* every destination instance a move creates carries tags naming the move
+  (``TAG_MOVE_ID``) and marking it unfinished (``TAG_PENDING``) until its data
+  was verified; only such an instance is ever removed;
+* :func:`assess` reads both clusters and tells in which phase an earlier run
+  left the move, so a re-run resumes or does nothing;
+* :func:`plan_move` checks everything that can be checked before the source
+  is shut down: the static checks of ``_move_checks``, and the shared cluster
+  domain secret and Ganeti's own checks, by a dry run of the real create
+  request on the destination.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from contextlib import contextmanager
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import Finding, static_checks
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
+    TAG_MOVE_ID,
+    TAG_MOVED_TO,
+    TAG_PENDING,
+    TAG_PREFIX,
+    TAG_SOURCE,
+    TAG_SOURCE_UP,
+    TAG_SOURCE_UUID,
+    tag_problem,
+    tag_values,
+)
+
+#: The destination only warns when a disk did not arrive (3.0 and later).
+IMPORT_FAILED_DISK_RE = re.compile(r"were not imported successfully|failed to receive data", re.I)
+
+PHASE_NEW = "new"
+PHASE_REMNANT = "remnant"
+PHASE_FINISH = "finish"
+PHASE_DONE = "done"
+
+SOURCE_POLICIES = ("remove", "keep")
+
+#: The options of one move request, as argument specs. The modules
+#: ``instance_move`` and ``instance_move_plan`` take each as an option and all
+#: of them in their ``request`` dict; the ``move`` doc fragment documents them.
+MOVE_OPTIONS = dict(
+    name=dict(type="str"),
+    new_name=dict(type="str"),
+    primary_node=dict(type="str"),
+    secondary_node=dict(type="str"),
+    iallocator=dict(type="str"),
+    group=dict(type="str"),
+    disk_template=dict(type="str"),
+    beparams=dict(type="dict"),
+    hvparams=dict(type="dict"),
+    osparams=dict(type="dict"),
+    nics=dict(type="list", elements="dict"),
+    link_map=dict(type="dict"),
+    network_map=dict(type="dict"),
+    compress=dict(type="str", default="none"),
+    source_policy=dict(type="str", default="remove", choices=list(SOURCE_POLICIES)),
+    start=dict(type="bool"),
+)
+
+#: The keys of a move request.
+REQUEST_KEYS = tuple(MOVE_OPTIONS)
+
+
+class MoveError(FleetError):
+    """A move cannot go on; the message names the object, the cause and the fix.
+
+    :param plan: the plan whose pre-flight failed (the failed task's ``plan``).
+    """
+
+    def __init__(self, message, plan=None, **details):
+        if plan is not None:
+            details["plan"] = plan
+        super().__init__(message, **details)
+        self.plan = plan
+
+    def of_move(self, name):
+        """This error as the failure of the move of NAME (its message says which move)."""
+        return MoveError("move of %s: %s" % (name, self.message), **self.details)
+
+
+@contextmanager
+def move_of(name):
+    """Let every :class:`MoveError` raised inside say that it stopped the move of NAME."""
+    try:
+        yield
+    except MoveError as exc:
+        raise exc.of_move(name) from None
+
+
+def move_argument_spec(**extra):
+    """The options of the ``move`` doc fragment, and EXTRA (the module's own)."""
+    spec = dict(
+        source=dict(type="dict", required=True, options=connection_suboptions("GANETI_SOURCE_RAPI_")),
+        destination=dict(type="dict", required=True, options=connection_suboptions("GANETI_DEST_RAPI_")),
+        request=dict(type="dict"),
+    )
+    spec.update(copy.deepcopy(MOVE_OPTIONS))
+    spec.update(extra)
+    return spec
+
+
+def move_request(params):
+    """The request of one move: the module's move options, overridden by the keys of its ``request``.
+
+    The ``request`` keys are checked against :data:`MOVE_OPTIONS` (names,
+    types and choices) as Ansible checks options.
+    """
+    given = params.get("request") or {}
+    name = given.get("name") or params.get("name")
+    unknown = sorted(set(given) - set(MOVE_OPTIONS))
+    if unknown:
+        raise MoveError("the request of the move of %s has unknown option(s) %s; the options of a move are: %s"
+                        % (name or "an instance", ", ".join(unknown), ", ".join(REQUEST_KEYS)))
+    checked = ArgumentSpecValidator(MOVE_OPTIONS).validate(given)
+    if checked.error_messages:
+        raise MoveError("the request of the move of %s is not valid: %s"
+                        % (name or "an instance", "; ".join(checked.error_messages)))
+    request = {key: params.get(key) for key in REQUEST_KEYS}
+    request.update((key, checked.validated_parameters[key]) for key in given)
+    if not request["name"]:
+        raise MoveError("no instance to move: give its name as the option name or as the key name of request")
+    return request
+
+
+def move_id(source_cluster, source_name, destination_cluster, destination_name):
+    """Stable identifier of one move (same request, same id: that is how a re-run finds it)."""
+    text = "\0".join([source_cluster, source_name, destination_cluster, destination_name])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def destination_name(request):
+    return request.get("new_name") or request["name"]
+
+
+def describe_move(request, source_cluster, destination_cluster):
+    """The identity of one move: its id, clusters, names, source policy and start."""
+    dst_name = destination_name(request)
+    return {
+        "id": move_id(source_cluster, request["name"], destination_cluster, dst_name),
+        "source_cluster": source_cluster,
+        "source_name": request["name"],
+        "destination_cluster": destination_cluster,
+        "destination_name": dst_name,
+        "source_policy": request.get("source_policy") or "remove",
+        "start": request.get("start"),
+    }
+
+
+def source_details(client, name, listed=None):
+    """Everything a move needs to know about the source instance.
+
+    Uses ``GET /2/instances/NAME`` (tags, run state; LISTED when already
+    read) and the static ``OpInstanceQueryData`` job (instance-level
+    parameters, NICs with their VLANs and networks, disk modes and names)
+    which RAPI exposes nowhere else. The static query takes no locks, so it
+    runs next to the ``prepare-export`` job.
+    """
+    if listed is None:
+        listed = client.get_instance(name)
+    result = client.wait_for_job(client.query_instance(name))["opresult"][0]
+    data = result.get(name) or (list(result.values())[0] if result else None)
+    if not data:
+        raise MoveError("Ganeti returned no data for instance %s" % name)
+    return {
+        "name": data["name"],
+        "uuid": data["uuid"],
+        "admin_state": data["config_state"],
+        "status": listed.get("status"),
+        "oper_state": listed.get("oper_state"),
+        "pnode": data["pnode"],
+        "os": data["os"],
+        "hypervisor": data["hypervisor"],
+        "disk_template": data["disk_template"],
+        "disks": [{"size": d["size"], "mode": d.get("mode"), "name": d.get("name"),
+                   "spindles": d.get("spindles")} for d in data["disks"]],
+        "nics": [_nic_from_tuple(t) for t in data["nics"]],
+        "beparams": dict(data.get("be_instance") or {}),
+        "hvparams": dict(data.get("hv_instance") or {}),
+        "osparams": dict(data.get("os_instance") or {}),
+        "tags": sorted(listed.get("tags") or []),
+    }
+
+
+def _nic_from_tuple(value):
+    name, uuid, ip, mac, mode, link, vlan, network_uuid, netinfo = (list(value) + [None] * 9)[:9]
+    network_name = None
+    if network_uuid:
+        network_name = (netinfo or {}).get("name") or network_uuid
+    return {"name": name, "uuid": uuid, "ip": ip, "mac": mac, "mode": mode, "link": link,
+            "vlan": vlan, "network": network_name}
+
+
+def build_create_body(source, request, source_cluster, move):
+    """The ``POST /2/instances`` body (request version 1) for the destination.
+
+    Overrides from REQUEST: ``disk_template``, ``primary_node``,
+    ``secondary_node``, ``iallocator``, ``group``, ``beparams``,
+    ``hvparams``, ``osparams``, ``nics`` (per index; ``mac: generate``),
+    ``link_map``, ``network_map``, ``compress``. Source tags are carried,
+    provenance and move-control tags are added.
+    """
+    body = {
+        "__version__": 1,
+        "mode": "remote-import",
+        "name": destination_name(request),
+        "source_instance_name": source["name"],
+        "disk_template": request.get("disk_template") or source["disk_template"],
+        "disks": [_disk_spec(d) for d in source["disks"]],
+        "nics": build_nics(source["nics"], request),
+        "os": source["os"] or None,
+        "hypervisor": source["hypervisor"],
+        "beparams": _merged(source["beparams"], request.get("beparams")),
+        "hvparams": _merged(source["hvparams"], request.get("hvparams")),
+        "osparams": _merged(source["osparams"], request.get("osparams")),
+        # Never start here: a transfer that failed would start an empty copy.
+        "start": False,
+        "ip_check": False,
+        "name_check": False,
+        "wait_for_sync": False,
+        "compress": request.get("compress") or "none",
+        "tags": move_tags(source, source_cluster, move),
+    }
+    for option, key in (("primary_node", "pnode"), ("secondary_node", "snode"),
+                        ("iallocator", "iallocator"), ("group", "group_name")):
+        if request.get(option):
+            body[key] = request[option]
+    return body
+
+
+def move_tags(source, source_cluster, move):
+    """Tags of the destination instance while it is being imported."""
+    tags = [t for t in source["tags"] if not t.startswith(TAG_PREFIX)]
+    tags += [TAG_MOVE_ID % move, TAG_PENDING, TAG_SOURCE % (source_cluster, source["name"]),
+             TAG_SOURCE_UUID % source["uuid"]]
+    if source.get("was_up", source["admin_state"] == "up"):
+        tags.append(TAG_SOURCE_UP)
+    for tag in tags:
+        problem = tag_problem(tag)
+        if problem:
+            raise MoveError("cannot tag the destination instance: %s" % problem)
+    return tags
+
+
+def _disk_spec(disk):
+    spec = {"size": disk["size"], "mode": disk.get("mode") or "rw"}
+    if disk.get("name"):
+        spec["name"] = disk["name"]
+    if disk.get("spindles"):
+        spec["spindles"] = disk["spindles"]
+    return spec
+
+
+def _merged(base, override):
+    merged = dict(base or {})
+    merged.update(override or {})
+    return merged
+
+
+def build_nics(source_nics, request):
+    """NIC specs for the destination: source values, mapped, then per-index overrides."""
+    link_map = request.get("link_map") or {}
+    network_map = request.get("network_map") or {}
+    overrides = request.get("nics") or []
+    if len(overrides) > len(source_nics):
+        raise MoveError("%d NIC overrides given for instance %s, which has %d NICs; a move "
+                        "cannot add NICs" % (len(overrides), request["name"], len(source_nics)))
+    nics = []
+    for index, nic in enumerate(source_nics):
+        spec = {"mac": nic["mac"], "ip": nic["ip"]}
+        if nic.get("name"):
+            spec["name"] = nic["name"]
+        if nic.get("network"):
+            # A NIC on a gnt-network takes mode and link from the network's
+            # connection on the destination (sending both is refused).
+            spec["network"] = network_map.get(nic["network"], nic["network"])
+        else:
+            spec["mode"] = nic["mode"]
+            spec["link"] = link_map.get(nic["link"], nic["link"])
+            if nic.get("vlan"):
+                spec["vlan"] = nic["vlan"]
+        if index < len(overrides):
+            for key, value in (overrides[index] or {}).items():
+                if value is None:
+                    spec.pop(key, None)
+                else:
+                    spec[key] = value
+        nics.append(spec)
+    return nics
+
+
+def tag_value(tags, template):
+    """Value of the first tag matching TEMPLATE (``prefix%s``), or None."""
+    values = tag_values(tags, template.split("%s")[0])
+    return values[0] if values else None
+
+
+def assess(source_instance, destination_instance, move):
+    """Phase of a move from what both clusters show now.
+
+    :param source_instance: ``GET /2/instances/NAME`` of the source, or None.
+    :param destination_instance: the same on the destination, or None.
+    :returns: ``(phase, reason)``.
+    :raises MoveError: when the move cannot proceed (the reason names it).
+    """
+    if destination_instance is None:
+        if source_instance is None:
+            raise MoveError("instance %s exists on neither cluster and no earlier run of this move "
+                            "created it; check the name" % move["source_name"])
+        return PHASE_NEW, "destination name %s is free" % move["destination_name"]
+    dst_tags = destination_instance.get("tags") or []
+    if TAG_MOVE_ID % move["id"] not in dst_tags:
+        raise MoveError(
+            "destination cluster %s already has an instance named %s that this move did not create "
+            "(it has no tag %s); choose another new_name or remove that instance"
+            % (move["destination_cluster"], move["destination_name"], TAG_MOVE_ID % move["id"]))
+    if TAG_PENDING in dst_tags and not verified_before_commit(source_instance, destination_instance, move):
+        return PHASE_REMNANT, ("instance %s on %s is left over from an unfinished run of this move "
+                               "(tag %s); it will be removed and the transfer redone"
+                               % (move["destination_name"], move["destination_cluster"], TAG_PENDING))
+    if source_instance is not None and tag_value(dst_tags, TAG_SOURCE_UUID) != source_instance.get("uuid"):
+        raise MoveError(
+            "instance %s on %s is not the one moved to %s/%s (uuid differs); refusing to touch it"
+            % (move["source_name"], move["source_cluster"], move["destination_cluster"],
+               move["destination_name"]))
+    pending = finish_actions(source_instance, destination_instance, move)
+    if pending:
+        return PHASE_FINISH, "data verified on the destination; left to do: %s" % ", ".join(pending)
+    return PHASE_DONE, "already moved: %s/%s" % (move["destination_cluster"], move["destination_name"])
+
+
+def verified_before_commit(source_instance, destination_instance, move):
+    """Whether a copy still tagged pending was verified by the run that made it.
+
+    The commit (removing ``TAG_PENDING``) runs at the same time as the
+    finishing jobs, which a run submits only after the copy was verified:
+    the source's removal, its ``moved-to`` tag and the copy's start (a copy is
+    created stopped). So a pending copy whose source is gone, whose source
+    carries this move's ``moved-to`` tag, or which was started, was verified.
+    A source that is gone is only trusted together with the destination's
+    record of the import job (see :func:`import_job_succeeded`, checked by
+    :func:`plan_move`).
+    """
+    if source_instance is None:
+        return True
+    moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+    if moved_to in (source_instance.get("tags") or []):
+        return True
+    return destination_instance.get("admin_state") == "up"
+
+
+def import_job_succeeded(dst, name):
+    """``(ok, message)``: did the destination's last import job of NAME succeed, every disk received?
+
+    Reads the destination's job list (``GET /2/jobs?bulk=1``) and that job's
+    log; jobs archived by Ganeti are not listed, so an old copy is not trusted.
+    """
+    summary = "INSTANCE_CREATE(%s)" % name
+    jobs = [job for job in dst.get("/2/jobs", query={"bulk": 1}) or []
+            if summary in (job.get("summary") or [])]
+    if not jobs:
+        return False, "the destination lists no import job of %s" % name
+    job = dst.get_job(max(jobs, key=lambda j: int(j["id"]))["id"]) or {}
+    if job.get("status") != "success":
+        return False, "the last import job %s of %s ended with status %s" % (
+            job.get("id"), name, job.get("status"))
+    log = [parse_log_entry(entry) for op_log in job.get("oplog") or [] for entry in op_log or []]
+    warnings = import_warnings(log)
+    if warnings:
+        return False, "the last import job %s of %s reports: %s" % (job.get("id"), name, "; ".join(warnings))
+    return True, "import job %s of %s succeeded" % (job.get("id"), name)
+
+
+def finish_actions(source_instance, destination_instance, move):
+    """What remains after the data was verified (empty when the move is complete)."""
+    actions = []
+    if TAG_PENDING in (destination_instance.get("tags") or []):
+        actions.append("commit")
+    if source_instance is not None:
+        if move["source_policy"] == "remove":
+            actions.append("remove the source")
+        else:
+            if source_instance.get("admin_state") != "down" or source_instance.get("oper_state"):
+                actions.append("stop the source")
+            moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
+            if moved_to not in (source_instance.get("tags") or []):
+                actions.append("tag the source %s" % moved_to)
+    if should_start(destination_instance, move) and not destination_instance.get("oper_state"):
+        actions.append("start the destination")
+    return actions
+
+
+def should_start(destination_instance, move):
+    if move.get("start") is not None:
+        return bool(move["start"])
+    return TAG_SOURCE_UP in (destination_instance.get("tags") or [])
+
+
+def import_warnings(log):
+    """Log lines of an import job saying a disk did not arrive."""
+    found = []
+    for entry in log or []:
+        message = entry.get("message") if isinstance(entry, dict) else entry
+        if isinstance(message, str) and IMPORT_FAILED_DISK_RE.search(message):
+            found.append(message)
+    return found
+
+
+def plan_move(src, dst, request, probe=True, prepare=False):
+    """Read both clusters and return the plan of one move (changes nothing but the probe).
+
+    The probe (``probe=True``) runs ``prepare-export`` on the source (its only
+    effect is a short-lived X509 key on the source's primary node) and a
+    ``dry-run`` of the real create request on the destination, which checks
+    the shared cluster domain secret and everything Ganeti itself checks
+    before creating an instance. ``prepare=True`` (a real move) runs the
+    ``prepare-export`` whenever a transfer is due, while the source is read;
+    its result is returned as ``prepared`` and serves the probe too.
+
+    Independent reads and jobs run at the same time (``in_parallel``).
+
+    :returns: dict with ``move`` (ids and names), ``phase``, ``reason``,
+        ``source`` (details, when the source still exists),
+        ``create_body``, ``findings`` (list of dicts), ``ok`` and
+        ``prepared`` (None unless prepared).
+    """
+    source_policy = request.get("source_policy") or "remove"
+    if source_policy not in SOURCE_POLICIES:
+        raise MoveError("source_policy must be one of %s, not %r"
+                        % (", ".join(SOURCE_POLICIES), source_policy))
+    src_info, dst_info, source_instance, destination_instance = in_parallel(
+        (src.get_info,), (dst.get_info,), (src.get_instance, request["name"], True),
+        (dst.get_instance, destination_name(request), True))
+    move = describe_move(request, src_info["name"], dst_info["name"])
+    phase, reason = assess(source_instance, destination_instance, move)
+    result = {"move": move, "phase": phase, "reason": reason, "source": None, "create_body": None,
+              "findings": [], "ok": True,
+              "destination": _instance_summary(destination_instance),
+              "start_destination": None, "prepared": None}
+    if phase not in (PHASE_NEW, PHASE_REMNANT):
+        if source_instance is None and TAG_PENDING in (destination_instance.get("tags") or []) \
+                and destination_instance.get("admin_state") != "up":
+            ok, message = import_job_succeeded(dst, move["destination_name"])
+            if not ok:
+                raise MoveError(
+                    "instance %s on %s is tagged %s and its source %s is gone from %s, but %s: "
+                    "whether its data arrived cannot be told; check it, then remove the tag %s "
+                    "(data complete) or the instance" % (
+                        move["destination_name"], move["destination_cluster"], TAG_PENDING,
+                        move["source_name"], move["source_cluster"], message, TAG_PENDING))
+        result["start_destination"] = should_start(destination_instance, move)
+        return result
+    want_prepared = (probe and phase == PHASE_NEW) or prepare
+    source, prepared, dst_features, dst_instances, dst_nodes, dst_os_names = in_parallel(
+        (source_details, src, move["source_name"], source_instance),
+        (prepare_export, src, move["source_name"]) if want_prepared else (lambda: None,),
+        (dst.get_features,), (dst.list_instances, True), (dst.list_nodes, True),
+        (_os_names, dst) if probe else (lambda: None,))
+    result["prepared"] = prepared if prepare else None
+    # An interrupted run may have stopped the source already: the copy it left
+    # records whether the source was marked up before the move.
+    source["was_up"] = source["admin_state"] == "up" or (
+        phase == PHASE_REMNANT and TAG_SOURCE_UP in (destination_instance.get("tags") or []))
+    result["source"] = source
+    result["start_destination"] = source["was_up"] if move["start"] is None else bool(move["start"])
+    body = build_create_body(source, request, move["source_cluster"], move["id"])
+    result["create_body"] = body
+    # The cluster's tags come with /2/info.
+    findings = static_checks(
+        source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
+        dst_os_names, src_info.get("tags") or [], body)
+    if probe and phase == PHASE_NEW:
+        findings.append(probe_destination(src, dst, move, body, prepared))
+    elif probe:
+        findings.append(Finding("destination_dry_run", True,
+                                "dry run skipped: the remnant of the earlier run holds the name; the "
+                                "real create runs its checks before the source is shut down"))
+    result["findings"] = [f.as_dict() for f in findings]
+    result["ok"] = all(f.ok for f in findings)
+    return result
+
+
+def prepare_export(src, name):
+    """The source's signed handshake, X509 key name and CA for one remote export (a ``prepare-export`` job)."""
+    return src.wait_for_job(src.prepare_export(name))["opresult"][0]
+
+
+def probe_destination(src, dst, move, body, prepared=None):
+    """prepare-export on the source (unless PREPARED), then a dry run of the real create."""
+    if prepared is None:
+        prepared = prepare_export(src, move["source_name"])
+    probe_body = dict(body, source_handshake=prepared["handshake"],
+                      source_x509_ca=prepared["x509_ca"])
+    try:
+        dst.wait_for_job(dst.create_instance(probe_body, dry_run=True))
+    except RapiError as exc:
+        if exc.kind != "job_failed":
+            raise
+        text = exc.error_message or str(exc)
+        hint = ""
+        if "domain secret" in text:
+            hint = ("; make the clusters share one cluster domain secret "
+                    "(playbooks/domain_secret.yml)")
+        return Finding("destination_dry_run", False,
+                       "%s refuses the import of %s as %s: %s%s" % (
+                           move["destination_cluster"], move["source_name"],
+                           move["destination_name"], text, hint))
+    return Finding("destination_dry_run", True,
+                   "%s accepts the import of %s as %s (shared cluster domain secret, name, "
+                   "placement, MACs and parameters checked by a dry run)"
+                   % (move["destination_cluster"], move["source_name"], move["destination_name"]))
+
+
+def _os_names(client):
+    return {name.split("+")[0] for name in client.list_os_names()}
+
+
+def _instance_summary(instance):
+    if instance is None:
+        return None
+    return {key: instance.get(key) for key in (
+        "name", "admin_state", "oper_state", "status", "pnode", "tags", "disk.sizes", "nic.macs")}
