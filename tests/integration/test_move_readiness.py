@@ -7,8 +7,10 @@ roles changes no file on any node and no cluster state. One -vvv run of
 move_readiness makes the clusters ready (shared secret, transfer fix and tag,
 RAPI user, CA bundle on the controller, access checks, the move dry run);
 nothing secret shows in its output nor in files outside Ganeti's own; a
-second run changes nothing. The same move then succeeds with the new user and
-CA bundle, with identical disk bytes. transfer_fix state=absent restores
+second run changes nothing. A run with the RAPI user left at its default
+(ganeti-fleet, each cluster with its own password from the inventory) creates
+that user and passes the move dry run. The same move then succeeds with the
+new user and CA bundle, with identical disk bytes. transfer_fix state=absent restores
 Ganeti's files byte for byte, and the move is refused again. The session lab
 is put back as it was (secrets, users files, stock files, tags).
 
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -45,6 +48,7 @@ TRANSFER_FIX = os.path.join(REPO, "playbooks", "transfer_fix.yml")
 MOVES = os.path.join(REPO, "playbooks", "move_instances.yml")
 CLUSTERS = ("c1", "c2")
 USER = "mover"
+DEFAULT_USER = "ganeti-fleet"          # the RAPI user of every role when ganeti_rapi_user is not set
 BACKUP_DIR = "/root/ganeti-fleet/transfer-fix"
 FIX_TAG = "ganeti-fleet:transfer-fix"
 SECRET_FILE = "/var/lib/ganeti/cluster-domain-secret"
@@ -196,8 +200,16 @@ def _move(lab, name, **kwargs):
 
 
 def _readiness_vars(lab, bundle, probe=None):
-    extra = {"move_readiness_rapi_user": USER, "move_readiness_ca_bundle": bundle,
-             "move_readiness_rapi_url": "{{ ganeti_rapi_url }}",
+    """The readiness run's extra vars: the dedicated user 'mover' on both clusters.
+
+    Extra vars override the lab inventory's ganeti_rapi_user and ganeti_rapi_password (its admin
+    user) for every cluster of the run. The password comes from the vault file as
+    vault_mover_password, so the other playbooks run with the vault file (domain_secret_value)
+    keep the inventory's connection (transfer_fix tags through RAPI with it).
+    The RAPI URL is the inventory's ganeti_rapi_url (the master IP).
+    """
+    extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": "{{ vault_mover_password }}",
+             "move_readiness_ca_bundle": bundle,
              "move_readiness_rapi_certificate": True,
              "move_readiness_transfer_fix_backup_dir": BACKUP_DIR}
     if probe:
@@ -205,10 +217,24 @@ def _readiness_vars(lab, bundle, probe=None):
     return extra
 
 
-def _run(lab, playbook, extra=None, args=(), check=False, verbosity=0):
+def _inventory_without(lab, path, variable):
+    """A copy of the lab inventory at PATH without VARIABLE anywhere (extra vars cannot unset one)."""
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != variable}
+        return node
+    with open(lab.state()["inventory"], encoding="utf-8") as handle:
+        inventory = strip(yaml.safe_load(handle))
+    # It holds the lab's RAPI passwords, as the lab's own inventory does.
+    with open(os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=False)
+    return str(path)
+
+
+def _run(lab, playbook, extra=None, args=(), check=False, verbosity=0, inventory=None):
     started = time.monotonic()
-    result = run_playbook(playbook, inventory=lab.state()["inventory"], extra_vars=extra or {}, args=args,
-                          check=check, verbosity=verbosity, json_output=not verbosity)
+    result = run_playbook(playbook, inventory=inventory or lab.state()["inventory"], extra_vars=extra or {},
+                          args=args, check=check, verbosity=verbosity, json_output=not verbosity)
     result.seconds = time.monotonic() - started
     assert result.rc == 0, result.output[-8000:]
     return result
@@ -278,7 +304,7 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
     password = secrets.token_urlsafe(18)
     domain_secret = secrets.token_hex(20)
     bundle = str(tmp_path / "controller" / "rapi-ca.pem")
-    vault_args = _vault_files(tmp_path, {"move_readiness_rapi_password": password,
+    vault_args = _vault_files(tmp_path, {"vault_mover_password": password,
                                          "domain_secret_value": domain_secret})
     timings = {}
     try:
@@ -373,6 +399,28 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         assert report["rapi_access"] == {"c1.lab": True, "c2.lab": True}
         assert report["probe_passed_to"] == ["c2.lab"]
 
+        # 6b. The RAPI user left at its default: an inventory without ganeti_rapi_user, each cluster
+        # with its own ganeti_rapi_password (the lab's). The role creates ganeti-fleet on each
+        # cluster with that cluster's password and connects as it, and the move dry run reads the
+        # destination's user and password through hostvars (it failed with "'HostVarsVars' has no
+        # attribute" when it read role defaults there). The clusters are ready already: no secret.
+        inventory = _inventory_without(lab, tmp_path / "inventory-default-user.yml", "ganeti_rapi_user")
+        result = _run(lab, READINESS, {"move_readiness_ca_bundle": bundle,
+                                       "move_readiness_domain_secret": False,
+                                       "move_readiness_transfer_fix_backup_dir": BACKUP_DIR,
+                                       "move_readiness_probe_instance": NAME}, inventory=inventory)
+        timings["readiness_default_user"] = result.seconds
+        report = next(iter(result.task_results("Report the readiness of the clusters").values()))["msg"]
+        assert report["probe_passed_to"] == ["c2.lab"], report
+        assert report["rapi_access"] == {"c1.lab": True, "c2.lab": True}, report
+        for cluster in CLUSTERS:
+            name = lab.cluster(cluster)["name"]
+            assert any(item.startswith("RAPI user %s " % DEFAULT_USER) for item in report["changed"][name]), report
+            expected = "{HA1}" + hashlib.md5(("%s:Ganeti Remote API:%s" % (
+                DEFAULT_USER, lab.rapi_password(cluster))).encode()).hexdigest()
+            users = _read(_master_path(lab, cluster, "rapi/users")).splitlines()
+            assert "%s %s write" % (DEFAULT_USER, expected) in users
+
         # 7. The same move now succeeds with the new user and the CA bundle (host names checked).
         result = _move(lab, NAME, user=USER, password=password, ca_path=bundle)
         timings["move"] = result.seconds
@@ -447,7 +495,10 @@ def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
         rc, text = _curl_info(other, cluster["ca_file"], cluster["rapi_user"], other.rapi_password("c1"))
         assert rc == 60, text
         bundle = os.path.join(lab_dir, "controller-files", "rapi-ca.pem")
-        extra = {"move_readiness_rapi_user": USER, "move_readiness_rapi_password": password,
+        # The lab inventory's ganeti_rapi_url is the master IP; the cluster name is what the
+        # re-issued certificate must verify against (the role's default URL without an inventory one).
+        extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": password,
+                 "ganeti_rapi_url": "https://%s:5080" % cluster["name"],
                  "move_readiness_ca_bundle": bundle, "move_readiness_rapi_certificate": True}
 
         # Check mode: reports the re-issue, changes nothing.

@@ -68,22 +68,13 @@ def _tags(lab, cluster):
     return lab.gnt(cluster, "gnt-cluster", "list-tags").split()
 
 
-def _rapi_vars():
-    """Role variables that make it tag through RAPI (ganeti.fleet.tag), per cluster."""
-    return {
-        "transfer_fix_rapi_url": "{{ ganeti_rapi_url }}",
-        "transfer_fix_rapi_user": "{{ ganeti_rapi_user }}",
-        "transfer_fix_rapi_password": "{{ lookup('ansible.builtin.file', ganeti_rapi_password_file) }}",
-        "transfer_fix_rapi_ca_path": "{{ ganeti_rapi_ca_path }}",
-    }
-
-
 def _run_role(lab, run_playbook, state="present", check=False, diff=False, via_rapi=True):
-    extra = {"transfer_fix_state": state, "transfer_fix_backup_dir": BACKUP_DIR}
-    if via_rapi:
-        extra.update(_rapi_vars())
-    else:
-        extra["transfer_fix_tag_via"] = "ssh"
+    # Through RAPI (ganeti.fleet.tag), the role takes each cluster's connection from the
+    # lab inventory's group variables (ganeti_rapi_url, ganeti_rapi_user, ganeti_rapi_password,
+    # ganeti_rapi_ca_path). 'rapi', not 'auto' (which picks it too, the URL being set), so that
+    # the test says which way the tag goes.
+    extra = {"transfer_fix_state": state, "transfer_fix_backup_dir": BACKUP_DIR,
+             "transfer_fix_tag_via": "rapi" if via_rapi else "ssh"}
     started = time.monotonic()
     result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=extra,
                           check=check, diff=diff)

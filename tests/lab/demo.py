@@ -78,8 +78,11 @@ def main():
     readiness_vars = os.path.join(lab.lab_dir, "controller", "readiness-vars.json")
     with open(os.open(readiness_vars, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
               encoding="utf-8") as handle:
-        json.dump({"move_readiness_rapi_user": MOVE_USER, "move_readiness_rapi_password": password,
-                   "move_readiness_ca_bundle": bundle, "move_readiness_rapi_url": "{{ ganeti_rapi_url }}"},
+        # Extra vars override the inventory's connection variables (the lab's admin user) for both
+        # clusters: the role creates MOVE_USER with this password on each and connects as it; the
+        # RAPI URLs stay the inventory's ganeti_rapi_url.
+        json.dump({"ganeti_rapi_user": MOVE_USER, "ganeti_rapi_password": password,
+                   "move_readiness_ca_bundle": bundle},
                   handle)
     playbook([os.path.join(REPO, "playbooks", "move_readiness.yml"), "-i", state["inventory"],
               "-e", "@" + readiness_vars])
