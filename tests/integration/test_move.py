@@ -171,6 +171,25 @@ def test_check_mode_plans_and_changes_nothing(fixed):
     helpers.remove_instance(lab, "c1", "vm17.lab")
 
 
+def test_unknown_option_fails_only_its_own_instance(fixed):
+    """A misspelt option refuses that instance's move (in Python, before any cluster is
+    contacted); the other instance of the same run is still planned."""
+    lab = fixed
+    helpers.create_instance(lab, "c1", "vm18.lab", size_mib=16, node="c1n1.lab")
+    before = cluster_state(lab)
+    result = move(lab, ["vm18.lab", {"name": "vm19.lab", "primay_node": "c2n1.lab"}], check=True)
+    assert result.rc != 0, result.output
+    hosts = _move_hosts(result)
+    assert hosts["move_vm18.lab"]["failures"] == 0
+    assert hosts["move_vm19.lab"]["failures"] == 1
+    results = result.task_results("Move the instance")
+    assert results["move_vm18.lab"]["plan"]["ok"] is True
+    message = results["move_vm19.lab"]["msg"]
+    assert "primay_node" in message and "primary_node" in message, message
+    assert cluster_state(lab) == before
+    helpers.remove_instance(lab, "c1", "vm18.lab")
+
+
 def _descendants(pid):
     children = {}
     for entry in os.listdir("/proc"):
