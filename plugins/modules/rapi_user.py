@@ -128,7 +128,7 @@ steps:
   sample: [write, redist-conf]
 """
 
-from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_credentials as ra
+from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_users as ru
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
     redistribute,
     rewrite_file,
@@ -151,7 +151,7 @@ def diff(name, action, options):
     before = "user %s: %s\n" % (name, "absent" if action == "created" else "present")
     after = ("user %s: absent\n" % name if action == "removed"
              else "user %s: present, password hashed ({HA1}), options %s\n" % (name, ",".join(options) or "(none)"))
-    return dict(before_header=ra.RAPI_USERS_FILE, after_header=ra.RAPI_USERS_FILE, before=before, after=after)
+    return dict(before_header=ru.RAPI_USERS_FILE, after_header=ru.RAPI_USERS_FILE, before=before, after=after)
 
 
 def run(module):
@@ -159,10 +159,10 @@ def run(module):
     result.update(cluster_name=module.identity["cluster_name"], master_node=module.identity["master_node"],
                   user=params["name"], action=None, reasons=[], steps=[])
     module.require_master()
-    path = ra.RAPI_USERS_FILE
-    options = [o for o in ra.USER_OPTIONS if o in params["options"]]
-    ra.validate_user(params["name"], params["password"] if params["state"] == "present" else None)
-    new_content, action, reasons = ra.plan_users_file(
+    path = ru.RAPI_USERS_FILE
+    options = [o for o in ru.USER_OPTIONS if o in params["options"]]
+    ru.validate_user(params["name"], params["password"] if params["state"] == "present" else None)
+    new_content, action, reasons = ru.plan_users_file(
         read_users(path), params["name"], params["password"], options, params["state"], params["update_password"])
     result.update(action=action, reasons=reasons, changed=action is not None)
     if action is None:
@@ -172,7 +172,7 @@ def run(module):
     if module.check_mode:
         result["steps"] = ["write"] + (["redist-conf"] if params["distribute"] else [])
         return
-    rewrite_file(path, new_content.encode("utf-8"), ra.RAPI_USERS_OWNERSHIP, ra.RAPI_DIR_OWNERSHIP)
+    rewrite_file(path, new_content.encode("utf-8"), ru.RAPI_USERS_OWNERSHIP, ru.RAPI_DIR_OWNERSHIP)
     result["steps"].append("write")
     if params["distribute"]:
         redistribute(module.run_binary)
@@ -183,7 +183,7 @@ def main():
     NodeModule(argument_spec=dict(
         name=dict(type="str", required=True),
         password=dict(type="str", no_log=True),
-        options=dict(type="list", elements="str", choices=list(ra.USER_OPTIONS), default=["write"]),
+        options=dict(type="list", elements="str", choices=list(ru.USER_OPTIONS), default=["write"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
         distribute=dict(type="bool", default=True),

@@ -3,12 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Tests of the RAPI access helpers: certificates, CA bundles, the users file."""
+"""Tests of the RAPI access helpers: certificates and CA bundles."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import socket
 import ssl
 import threading
@@ -74,54 +73,6 @@ def test_fingerprint_forms():
     assert ra.normalize_fingerprint("sha256:" + plain) == plain
     with pytest.raises(ra.AccessError):
         ra.normalize_fingerprint("abc")
-
-
-def test_ha1_is_ganetis_form():
-    expected = hashlib.md5(b"mover:Ganeti Remote API:s3cret").hexdigest()
-    assert ra.ha1_hash("mover", "s3cret") == "{HA1}" + expected
-    with pytest.raises(ra.AccessError):
-        ra.ha1_hash("mover", "p\u00e4ss")
-
-
-def test_users_file_create_keep_update_remove():
-    original = "# users\nfleet {cleartext}abc write\n"
-    content, action = ra.plan_users_file(original, "mover", "pw1", ["write"])[:2]
-    assert action == "created"
-    assert content == original + "mover %s write\n" % ra.ha1_hash("mover", "pw1")
-    # Same password and options: nothing to do.
-    assert ra.plan_users_file(content, "mover", "pw1", ["write"]) == (content, None, [])
-    # New password: the line is replaced in place, others kept.
-    updated, action, reasons = ra.plan_users_file(content, "mover", "pw2", ["write"])
-    assert action == "updated" and "password of mover changed" in reasons
-    assert updated.splitlines()[:2] == original.splitlines()
-    # on_create keeps the stored password.
-    assert ra.plan_users_file(content, "mover", "pw2", ["write"], update_password="on_create")[1] is None
-    # A matching clear text password is rewritten hashed.
-    hashed, action, reasons = ra.plan_users_file(original, "fleet", "abc", ["write"])
-    assert action == "updated" and "stored in clear text, now hashed" in reasons[0]
-    assert "fleet %s write" % ra.ha1_hash("fleet", "abc") in hashed
-    # Removal keeps the other lines.
-    removed, action = ra.plan_users_file(content, "mover", state="absent")[:2]
-    assert action == "removed" and removed == original
-    assert ra.plan_users_file(original, "mover", state="absent")[1] is None
-
-
-def test_users_file_new_and_duplicate_lines():
-    content, action = ra.plan_users_file(None, "mover", "pw", ["write"])[:2]
-    assert action == "created" and content.count("\n") == 1
-    dup = content + "mover {cleartext}old read\n"
-    fixed, action, reasons = ra.plan_users_file(dup, "mover", "pw", ["write"])
-    assert action == "updated" and "duplicate lines of mover removed" in reasons
-    assert fixed == content
-
-
-def test_validate_user():
-    ra.validate_user("mover", "pw")
-    for bad in ("", "a b", "a:b"):
-        with pytest.raises(ra.AccessError):
-            ra.validate_user(bad)
-    with pytest.raises(ra.AccessError):
-        ra.validate_user("mover", "two\nlines")
 
 
 def test_expired_certificate_is_reissued():

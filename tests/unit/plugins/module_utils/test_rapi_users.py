@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ganeti.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Tests of the RAPI users file helpers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_users as ru
+
+
+def test_ha1_is_ganetis_form():
+    expected = hashlib.md5(b"mover:Ganeti Remote API:s3cret").hexdigest()
+    assert ru.ha1_hash("mover", "s3cret") == "{HA1}" + expected
+    with pytest.raises(ru.UsersFileError):
+        ru.ha1_hash("mover", "p\u00e4ss")
+
+
+def test_users_file_create_keep_update_remove():
+    original = "# users\nfleet {cleartext}abc write\n"
+    content, action = ru.plan_users_file(original, "mover", "pw1", ["write"])[:2]
+    assert action == "created"
+    assert content == original + "mover %s write\n" % ru.ha1_hash("mover", "pw1")
+    # Same password and options: nothing to do.
+    assert ru.plan_users_file(content, "mover", "pw1", ["write"]) == (content, None, [])
+    # New password: the line is replaced in place, others kept.
+    updated, action, reasons = ru.plan_users_file(content, "mover", "pw2", ["write"])
+    assert action == "updated" and "password of mover changed" in reasons
+    assert updated.splitlines()[:2] == original.splitlines()
+    # on_create keeps the stored password.
+    assert ru.plan_users_file(content, "mover", "pw2", ["write"], update_password="on_create")[1] is None
+    # A matching clear text password is rewritten hashed.
+    hashed, action, reasons = ru.plan_users_file(original, "fleet", "abc", ["write"])
+    assert action == "updated" and "stored in clear text, now hashed" in reasons[0]
+    assert "fleet %s write" % ru.ha1_hash("fleet", "abc") in hashed
+    # Removal keeps the other lines.
+    removed, action = ru.plan_users_file(content, "mover", state="absent")[:2]
+    assert action == "removed" and removed == original
+    assert ru.plan_users_file(original, "mover", state="absent")[1] is None
+
+
+def test_users_file_new_and_duplicate_lines():
+    content, action = ru.plan_users_file(None, "mover", "pw", ["write"])[:2]
+    assert action == "created" and content.count("\n") == 1
+    dup = content + "mover {cleartext}old read\n"
+    fixed, action, reasons = ru.plan_users_file(dup, "mover", "pw", ["write"])
+    assert action == "updated" and "duplicate lines of mover removed" in reasons
+    assert fixed == content
+
+
+def test_validate_user():
+    ru.validate_user("mover", "pw")
+    for bad in ("", "a b", "a:b"):
+        with pytest.raises(ru.UsersFileError):
+            ru.validate_user(bad)
+    with pytest.raises(ru.UsersFileError):
+        ru.validate_user("mover", "two\nlines")
