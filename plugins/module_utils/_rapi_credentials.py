@@ -44,6 +44,9 @@ RAPI_CERT_FILE = os.path.join(DATA_DIR, "rapi.pem")
 RAPI_CERT_OWNERSHIP = (0o440, "gnt-rapi", "gnt-masterd")
 #: Common name of the certificate Ganeti generates at cluster init.
 STOCK_COMMON_NAME = "ganeti.example.com"
+#: Why a certificate that can sign others does not fit (see :func:`can_sign`).
+SIGNING_REASON = ("it can sign other certificates (CA:TRUE or keyCertSign), so whoever holds its key can issue"
+                  " certificates that a CA bundle holding it trusts")
 #: Ganeti's RAPI port.
 RAPI_PORT = 5080
 
@@ -51,6 +54,7 @@ _PEM_BLOCK_RE = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.S)
 _BUNDLE_HEADER = "# ganeti.fleet RAPI CA bundle; written by ganeti.fleet.rapi_ca_bundle, do not edit."
 _ENTRY_RE = re.compile(r"^# cluster: (?P<name>\S+)$")
+_BUNDLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
 class AccessError(FleetError):
@@ -207,7 +211,48 @@ def cert_matches(cert, cluster_name, dns_names=(), ip_addresses=(), renew_before
     days_left = (_not_after(cert) - now).days
     if days_left < renew_before_days:
         reasons.append("expires in %d days (renewal %d days before expiry)" % (days_left, renew_before_days))
+    if can_sign(cert):
+        reasons.append(SIGNING_REASON)
     return reasons
+
+
+def can_sign(cert):
+    """True when CERT may sign other certificates (``CA:TRUE`` or the ``keyCertSign`` key usage)."""
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        signs = cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        signs = False
+    return bool(is_ca or signs)
+
+
+def issued_as_ca_by_fleet(cert, cluster_name):
+    """True for a certificate ganeti.fleet 0.1.0 issued: self-signed, to CLUSTER_NAME, and a CA.
+
+    Those certificates could sign certificates for other host names, which a
+    CA bundle holding them then trusts; :func:`unsafe_reasons` names them.
+    """
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        purposes = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return False
+    return (cert.issuer == cert.subject and common_name(cert) == cluster_name
+            and constraints.ca and constraints.path_length == 0 and usage.key_cert_sign
+            and ExtendedKeyUsageOID.SERVER_AUTH in purposes)
+
+
+def unsafe_reasons(cert, cluster_name):
+    """Why CERT must be re-issued even when nothing else is asked for (empty when it need not)."""
+    if issued_as_ca_by_fleet(cert, cluster_name):
+        return ["issued by ganeti.fleet 0.1.0 as a CA certificate (CA:TRUE, keyCertSign): its key can sign"
+                " certificates for other clusters' names"]
+    return []
 
 
 def key_matches_cert(pem_text, cert):
@@ -230,7 +275,11 @@ def key_matches_cert(pem_text, cert):
 
 def issue_certificate(cluster_name, dns_names=(), ip_addresses=(), valid_days=1825, key_size=2048,
                       now=None):
-    """A new RSA key and a self-signed certificate for the cluster's RAPI.
+    """A new RSA key and a self-signed end-entity certificate for the cluster's RAPI.
+
+    The certificate cannot sign others (``CA:FALSE``, no ``keyCertSign``):
+    clients trust it as its own anchor, and its key, copied to every node
+    of the cluster, can never vouch for another host name.
 
     Returns ``(pem_text, cert)``: PEM_TEXT is the key followed by the
     certificate, the layout of Ganeti's ``rapi.pem``; it is only ever
@@ -251,10 +300,10 @@ def issue_certificate(cluster_name, dns_names=(), ip_addresses=(), valid_days=18
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=valid_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
                                      key_encipherment=True, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
                                      encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
@@ -271,27 +320,74 @@ def issue_certificate(cluster_name, dns_names=(), ip_addresses=(), valid_days=18
 # ----------------------------------------------------------------------
 # CA bundle
 
+def validate_bundle_name(name):
+    """Refuse a bundle entry name that is not a plain cluster name (it is written into a comment line)."""
+    if not isinstance(name, str) or not _BUNDLE_NAME_RE.match(name):
+        raise AccessError("bundle entry name %r must be a cluster name: letters, digits, '.', '_' and '-'" % (name,))
+    return name
+
+
 def render_bundle(entries):
     """The bundle text for ENTRIES, a mapping {name: [x509 certificates]}.
 
     Deterministic: names sorted, certificates in the given order without
     duplicates, each preceded by comment lines (ignored by TLS libraries).
+    The comments hold only the validated entry name and values computed
+    here (fingerprint, expiry), never text taken from a certificate: a
+    subject can hold line breaks and a whole PEM block.
     """
     lines = [_BUNDLE_HEADER]
     for name in sorted(entries):
+        validate_bundle_name(name)
         seen = set()
         for cert in entries[name]:
-            info = describe_cert(cert)
-            if info["sha256_fingerprint"] in seen:
+            fingerprint = cert_fingerprint(cert)
+            if fingerprint in seen:
                 continue
-            seen.add(info["sha256_fingerprint"])
+            seen.add(fingerprint)
             lines.append("")
             lines.append("# cluster: %s" % name)
-            lines.append("# subject: %s" % info["subject"])
-            lines.append("# sha256: %s" % info["sha256_fingerprint"])
-            lines.append("# not after: %s" % info["not_after"])
+            lines.append("# sha256: %s" % fingerprint)
+            lines.append("# not after: %s" % _not_after(cert).strftime("%Y-%m-%dT%H:%M:%SZ"))
             lines.append(cert_pem(cert).rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def bundle_fingerprints(entries):
+    """The fingerprints a bundle of ENTRIES must hold, in the order :func:`render_bundle` writes them."""
+    found = []
+    for name in sorted(entries):
+        seen = set()
+        for cert in entries[name]:
+            fingerprint = cert_fingerprint(cert)
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                found.append(fingerprint)
+    return found
+
+
+def check_bundle(text, fingerprints):
+    """Raise :class:`AccessError` unless TEXT holds exactly the certificates FINGERPRINTS, nothing else.
+
+    Checked the way TLS libraries read the file: every line opening a PEM
+    block counts, the certificates are parsed by ``cryptography``, and
+    OpenSSL itself (the ``ssl`` module) loads the text as trust anchors.
+    """
+    openers = [line for line in text.splitlines() if line.startswith("-----BEGIN")]
+    try:
+        parsed = [cert_fingerprint(c) for c in x509.load_pem_x509_certificates(text.encode("ascii"))] if openers else []
+    except ValueError as exc:
+        raise AccessError("the bundle does not parse back: %s" % exc) from exc
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if openers:
+        context.load_verify_locations(cadata=text)
+    loaded = context.cert_store_stats()["x509"]
+    wanted = list(fingerprints)
+    if parsed != wanted or len(openers) != len(wanted) or loaded != len(set(wanted)):
+        raise AccessError("the bundle would hold %d PEM blocks, %d certificates (%s) and %d trust anchors, not"
+                          " exactly %s; nothing was written"
+                          % (len(openers), len(parsed), ", ".join(parsed) or "none", loaded,
+                             ", ".join(wanted) or "none"))
 
 
 def parse_bundle(text):

@@ -25,8 +25,15 @@ description:
     certificate that differs from the one already in the bundle for that cluster fails the task, unless
     O(replace_changed=true).
   - The bundle is written atomically with O(mode), in a deterministic order (clusters sorted by name), each
-    certificate preceded by comment lines naming the cluster, subject, fingerprint and expiry. An unchanged
-    bundle is not rewritten, so runs are idempotent.
+    certificate preceded by comment lines naming the cluster, fingerprint and expiry. No text taken from a
+    certificate is written outside its PEM block (a subject can hold line breaks and a PEM block of its own),
+    and before writing, the new bundle is read back the way TLS libraries read it (PEM blocks, certificates,
+    OpenSSL's trust store); unless it holds exactly the intended certificates, nothing is written. An
+    unchanged bundle is not rewritten, so runs are idempotent.
+  - A bundle that holds the certificates of several clusters lets each of them vouch only for its own names
+    when host names are checked. For O(ganeti.fleet.cluster_info#module:verify_hostname=false), give each
+    cluster a bundle of its own (one entry; the RAPI client refuses a larger one), as
+    R(the move_readiness role,ansible_collections.ganeti.fleet.move_readiness_role) does.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 requirements:
@@ -65,7 +72,8 @@ options:
     required: true
     suboptions:
       name:
-        description: Name of the cluster (a label in the bundle, no blanks).
+        description:
+          - Name of the cluster, written into a comment line of the bundle; letters, digits, V(.), V(_) and V(-).
         type: str
         required: true
       pem:
@@ -81,7 +89,8 @@ options:
       sha256_fingerprint:
         description:
           - Expected SHA-256 fingerprint of the certificate (hexadecimal, colons allowed). The task fails if
-            the certificate differs.
+            the certificate differs. Only the pinned certificate goes into the bundle, even when
+            O(certificates[].pem) holds more.
         type: str
   exclusive:
     description: Remove the certificates of clusters not in O(certificates) from the bundle.
@@ -259,8 +268,13 @@ def given_certificates(item, timeout):
         raise FleetError("cannot fetch the certificate from %s: %s" % (item["url"], exc)) from exc
 
 
-def check_certificates(module, item, certs, source, current):
-    """Fail unless CERTS are what the entry ITEM pins, or what the bundle CURRENT already trusts."""
+def trusted_certificates(module, item, certs, source, current):
+    """The certificates of CERTS the bundle may hold for the entry ITEM.
+
+    With a pin, only the pinned certificate (other certificates in the same
+    PEM text are not vouched for by the pin). Without one, certificates
+    fetched by URL must be what the bundle CURRENT already trusts.
+    """
     name = item["name"]
     if not certs:
         raise FleetError("the PEM text holds no certificate")
@@ -270,12 +284,14 @@ def check_certificates(module, item, certs, source, current):
         if pin not in fingerprints:
             raise FleetError("the certificate has the SHA-256 fingerprint %s, not the pinned %s"
                              % (", ".join(fingerprints), pin))
-    elif source == "url" and name in current and not module.params["replace_changed"]:
+        return [certs[fingerprints.index(pin)]]
+    if source == "url" and name in current and not module.params["replace_changed"]:
         known = [ra.cert_fingerprint(c) for c in current[name]]
         if fingerprints[0] not in known:
             raise FleetError("%s serves a certificate (SHA-256 %s) that differs from the one in %s (%s); pin the"
                              " new one with sha256_fingerprint or set replace_changed=true"
                              % (item["url"], fingerprints[0], module.params["path"], ", ".join(known)))
+    return certs
 
 
 def wanted_certificates(module, current):
@@ -287,12 +303,10 @@ def wanted_certificates(module, current):
         raise FleetError("cluster names given more than once: %s" % ", ".join(duplicates))
     wanted, sources = {}, {}
     for item in params["certificates"]:
-        name = item["name"]
-        if not name or any(ch.isspace() for ch in name):
-            raise FleetError("cluster name %r must be non-empty, without blanks" % name)
+        name = ra.validate_bundle_name(item["name"])
         with error_context(name):
             certs, source, dropped = given_certificates(item, params["timeout"])
-            check_certificates(module, item, certs, source, current)
+            certs = trusted_certificates(module, item, certs, source, current)
         module.result["private_keys_dropped"] += dropped
         wanted[name], sources[name] = certs, source
     if not params["exclusive"]:
@@ -321,6 +335,7 @@ def run(module):
     current_text, current = read_bundle(path)
     wanted, sources = wanted_certificates(module, current)
     text = ra.render_bundle(wanted)
+    ra.check_bundle(text, ra.bundle_fingerprints(wanted))
     result.update(
         changed=text != current_text,
         added=sorted(n for n in wanted if [ra.cert_fingerprint(c) for c in wanted[n]]

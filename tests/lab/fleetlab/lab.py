@@ -26,6 +26,8 @@ CONTROLLER_IP = "198.18.0.2"
 INSTANCE_NAME_POOL = 90          # vm01.lab .. vm90.lab, resolvable on every host
 GANETI_VERSION_DIR = "/usr/share/ganeti/3.0"
 IMPEXPD_DIR = GANETI_VERSION_DIR + "/ganeti/impexpd"
+#: The directory the collection writes on nodes by default (mounted privately on each lab node).
+FLEET_NODE_DIR = "/var/lib/ganeti-fleet"
 APT_PACKAGES = ["ganeti", "socat", "openssh-server", "openssh-client", "iproute2", "curl"]
 RAPI_USER = "fleet"
 OS_NAME = "lab-dd"
@@ -369,14 +371,18 @@ class Lab:
         if os.path.exists(root):
             shutil.rmtree(root)
         paths = {k: os.path.join(root, k) for k in (
-            "etc-ganeti", "etc-ssh", "var-lib-ganeti", "var-log-ganeti", "srv", "root", "impexpd")}
+            "etc-ganeti", "etc-ssh", "var-lib-ganeti", "var-lib-fleet", "var-log-ganeti", "srv", "root",
+            "impexpd")}
         shutil.copytree("/etc/ganeti", paths["etc-ganeti"], symlinks=True)
         shutil.copytree("/etc/ssh", paths["etc-ssh"], symlinks=True,
                         ignore=shutil.ignore_patterns("ssh_host_*"))
         shutil.copytree(IMPEXPD_DIR, paths["impexpd"], symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
-        for key in ("var-lib-ganeti", "var-log-ganeti", "root"):
+        for key in ("var-lib-ganeti", "var-lib-fleet", "var-log-ganeti", "root"):
             os.makedirs(paths[key], exist_ok=True)
+        # The collection's own directory on nodes (backups, transfer fix):
+        # private to each node like Ganeti's, at the documented default path.
+        os.makedirs(FLEET_NODE_DIR, exist_ok=True)
         os.chmod(paths["root"], 0o700)
         # Host keys for this node only (ssh-keygen -A writes under PREFIX/etc/ssh).
         keygen_prefix = os.path.join(root, "keygen")
@@ -424,6 +430,7 @@ class Lab:
             [defaults, "/etc/default/ganeti", "bind"],
             [paths["etc-ssh"], "/etc/ssh", "bind"],
             [paths["var-lib-ganeti"], "/var/lib/ganeti", "bind"],
+            [paths["var-lib-fleet"], FLEET_NODE_DIR, "bind"],
             [paths["var-log-ganeti"], "/var/log/ganeti", "bind"],
             [paths["srv"], "/srv", "bind"],
             [shared, "/srv/ganeti/shared-file-storage", "bind"],
@@ -510,8 +517,6 @@ class Lab:
                  "      -C -o ControlMaster=auto -o ControlPersist=60s -o ControlPath=%s/%%C"
                  % os.path.join(self.lab_dir, "ssh"),
                  "    ansible_python_interpreter: /usr/bin/python3",
-                 # Lab nodes share the machine's /var/lib; /root is private to each.
-                 "    transfer_fix_backup_dir: /root/ganeti-fleet/transfer-fix",
                  "  children:", "    ganeti_masters:", "      hosts:"]
         for cluster in state["clusters"]:
             lines.append("        %s:" % cluster["master"])
@@ -603,13 +608,16 @@ def _write_private(path, text, mode, owner=None, group=None):
 
 
 def _self_signed_pem(name, ip):
-    """A RAPI key and certificate issued to the cluster name (and its IP)."""
+    """A RAPI key and end-entity certificate issued to the cluster name (and its IP)."""
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(_tempdir())
         key = os.path.join(workdir, "key.pem")
         cert = os.path.join(workdir, "cert.pem")
         _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
               "-subj", "/CN=%s" % name, "-addext", "subjectAltName=DNS:%s,IP:%s" % (name, ip),
+              # An end-entity certificate, as ganeti.fleet issues them: it cannot sign others.
+              "-addext", "basicConstraints=critical,CA:FALSE",
+              "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
               "-keyout", key, "-out", cert])
         with open(key, encoding="ascii") as k, open(cert, encoding="ascii") as c:
             return k.read() + c.read()
