@@ -31,17 +31,23 @@ options:
         description: PEM file of the cluster's RAPI certificate (or its CA).
         type: path
       validate_certs:
-        description: Verify the RAPI certificate.
+        description: Verify the RAPI certificate (V(false) warns; no environment variable).
         type: bool
         default: true
       verify_hostname:
-        description: Check that the certificate is issued to the host name of the URL; the CA is verified either way.
+        description:
+          - Check that the certificate is issued to the host name of the URL; the CA is verified either way.
+          - V(false) needs C(ca_path) holding only this cluster's certificate.
         type: bool
         default: true
       timeout:
         description: Seconds for each HTTP request.
         type: int
         default: 60
+      allow_plain_http:
+        description: Accept an C(http://) URL (the password then crosses the network in clear text); no environment variable.
+        type: bool
+        default: false
 attributes:
   platform:
     description: Target OS/families that can be operated against.

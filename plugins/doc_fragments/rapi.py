@@ -50,9 +50,11 @@ options:
   validate_certs:
     description:
       - Verify the RAPI server's TLS certificate.
-      - Setting this to V(false) turns off all verification and should only be used on test clusters.
-        Prefer O(ca_path), and O(verify_hostname=false) when only the host name does not match.
-      - If not set, the value of the E(GANETI_RAPI_VALIDATE_CERTS) environment variable is used.
+      - Setting this to V(false) turns off all verification; anyone on the network path can pose as the cluster
+        and read the RAPI password. Every task that does it gets a warning. Prefer O(ca_path), and
+        O(verify_hostname=false) when only the host name does not match.
+      - There is no environment variable for this option (C(GANETI_RAPI_VALIDATE_CERTS) is ignored, with a
+        warning), so turning verification off is always visible in the task, C(module_defaults) or inventory.
     type: bool
     default: true
   verify_hostname:
@@ -61,6 +63,9 @@ options:
       - Ganeti's default RAPI certificate is issued to C(ganeti.example.com), whatever the cluster is called.
         Set this to V(false) to accept such a certificate; the certificate chain is still verified against
         O(ca_path), so only the host name check is skipped.
+      - V(false) needs O(ca_path) holding exactly one certificate, this cluster's, because without the host name
+        check every certificate in the file would be accepted for this cluster. A bundle of several clusters'
+        certificates is refused.
       - Ignored if O(validate_certs=false).
       - If not set, the value of the E(GANETI_RAPI_VERIFY_HOSTNAME) environment variable is used.
     type: bool
@@ -72,6 +77,13 @@ options:
       - If not set, the value of the E(GANETI_RAPI_TIMEOUT) environment variable is used.
     type: int
     default: 60
+  allow_plain_http:
+    description:
+      - Accept an C(http://) O(rapi_url). Ganeti's RAPI serves HTTPS; over plain HTTP the RAPI password and
+        every answer cross the network unencrypted, so C(http://) URLs are refused unless this is V(true).
+      - There is no environment variable for this option.
+    type: bool
+    default: false
 requirements:
   - requests
 notes:
@@ -110,9 +122,6 @@ options:
   ca_path:
     env:
       - name: GANETI_RAPI_CA_PATH
-  validate_certs:
-    env:
-      - name: GANETI_RAPI_VALIDATE_CERTS
   verify_hostname:
     env:
       - name: GANETI_RAPI_VERIFY_HOSTNAME

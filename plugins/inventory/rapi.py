@@ -68,6 +68,9 @@ options:
       timeout:
         description: Timeout for each HTTP request, as O(timeout).
         type: int
+      allow_plain_http:
+        description: Accept an C(http://) URL, as O(allow_plain_http).
+        type: bool
   exclude_tags:
     description:
       - Instances with any of these tags are not added to the inventory, for example V(noansible).
@@ -150,7 +153,12 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.connection import DEFAULT_TIMEOUT, RAPI_OPTION_NAMES
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
+    DEFAULT_TIMEOUT,
+    RAPI_OPTION_NAMES,
+    ignored_environment_warnings,
+    insecure_warnings,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
@@ -232,6 +240,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         use_cache = bool(self.get_option("cache"))
         read_cache = use_cache and cache
         exclude = set(to_text(tag) for tag in self.get_option("exclude_tags") or [])
+        for warning in ignored_environment_warnings():
+            self.display.warning("ganeti.fleet.rapi: " + warning)
         seen = {}
         for options in self._cluster_options():
             data = self._cluster_data(options, use_cache, read_cache)
@@ -283,9 +293,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 value = self.templar.template(value)
             # str() also decrypts vaulted values
             options[name] = None if value is None else str(value)
-        for name in ("validate_certs", "verify_hostname"):
+        for name, default in (("validate_certs", True), ("verify_hostname", True), ("allow_plain_http", False)):
             try:
-                options[name] = True if options.get(name) is None else boolean(options[name], strict=True)
+                options[name] = default if options.get(name) is None else boolean(options[name], strict=True)
             except TypeError:
                 raise AnsibleParserError("ganeti.fleet.rapi: %s: %s must be a boolean, not %r"
                                          % (where, name, options[name]))
@@ -303,6 +313,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Return ``{"url", "cluster", "instances"}`` for one cluster, from the cache or RAPI."""
         url = options.get("rapi_url")
         try:
+            for warning in insecure_warnings(options):
+                self.display.warning("ganeti.fleet.rapi: " + warning)
             client = RapiClient.from_options(options, user_agent="ganeti.fleet inventory")
         except RapiError as exc:
             raise AnsibleParserError("ganeti.fleet.rapi: cannot use the cluster at %s: %s" % (url, exc))

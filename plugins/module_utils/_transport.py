@@ -5,8 +5,8 @@
 
 """Internal use only: the pure helpers of the RAPI client's transport.
 
-Path quoting, query encoding, the error messages of failed requests, and the reading of ``requests``/``urllib3``
-exception chains into short reasons.  Kept apart from ``rapi_client`` so that
+Path quoting, query encoding, the error messages of failed requests, the reading of ``requests``/``urllib3``
+exception chains into short reasons, and the trust anchor rule of ``verify_hostname=false``.  Kept apart from ``rapi_client`` so that
 the client stays one readable class; not an interface of the collection.
 """
 
@@ -177,3 +177,25 @@ def tls_error(exc, url, ca_path, method, path):
                  "(GANETI_RAPI_VERIFY_HOSTNAME=false) to skip only the host name check "
                  "while still verifying the certificate against ca_path.")
     return RapiError(text, kind="tls", url=url, method=method, path=path)
+
+
+def check_single_anchor(url, ca_path):
+    """Refuse ``verify_hostname=false`` unless CA_PATH holds exactly one certificate.
+
+    Without the host name check, every certificate a trusted anchor vouches
+    for is accepted for URL; with a bundle of several clusters' certificates
+    any of those clusters (or whoever has its key) could answer for this one.
+    """
+    fix = ("give ca_path a file with only this cluster's certificate (the move_readiness role writes one per"
+           " cluster), or keep verify_hostname=true with a certificate issued to the name in the URL")
+    if not ca_path:
+        raise RapiError("verify_hostname=false for %s needs ca_path: without the host name check the system CA"
+                        " store would vouch for any host; %s" % (url, fix), kind="config")
+    try:
+        with open(ca_path, "rb") as handle:
+            count = sum(1 for line in handle if line.startswith(b"-----BEGIN"))
+    except OSError as exc:
+        raise RapiError("cannot read ca_path %s: %s" % (ca_path, exc.strerror or exc), kind="config")
+    if count != 1:
+        raise RapiError("verify_hostname=false for %s: ca_path %s holds %d PEM blocks, and each certificate in it"
+                        " would be accepted for this cluster; %s" % (url, ca_path, count, fix), kind="config")

@@ -14,6 +14,9 @@ same names; a unit test keeps them in step.
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 from ansible.module_utils.basic import env_fallback
 
 DEFAULT_PORT = 5080
@@ -34,10 +37,58 @@ def rapi_argument_spec():
         rapi_user=dict(type="str", fallback=(env_fallback, ["GANETI_RAPI_USER"])),
         rapi_password=dict(type="str", no_log=True, fallback=(env_fallback, ["GANETI_RAPI_PASSWORD"])),
         ca_path=dict(type="path", fallback=(env_fallback, ["GANETI_RAPI_CA_PATH"])),
-        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GANETI_RAPI_VALIDATE_CERTS"])),
+        # The two options that give up protection have no environment
+        # variable: they are visible in the task or inventory that sets them,
+        # never inherited from a shell, a CI job or an AWX credential.
+        validate_certs=dict(type="bool", default=True),
         verify_hostname=dict(type="bool", default=True, fallback=(env_fallback, ["GANETI_RAPI_VERIFY_HOSTNAME"])),
         timeout=dict(type="int", default=DEFAULT_TIMEOUT, fallback=(env_fallback, ["GANETI_RAPI_TIMEOUT"])),
+        allow_plain_http=dict(type="bool", default=False),
     )
+
+
+#: Suffix of the environment variables that are read no more (``GANETI_RAPI_``,
+#: ``GANETI_SOURCE_RAPI_``...); a warning names any that is set.
+IGNORED_ENVIRONMENT_SUFFIX = "RAPI_VALIDATE_CERTS"
+
+
+def insecure_warnings(options):
+    """Warnings for the connection OPTIONS that give up protection (empty when none does)."""
+    url = options.get("rapi_url") or "(no URL)"
+    warnings = []
+    if options.get("validate_certs") is False:
+        warnings.append("TLS certificate validation is off for %s (validate_certs=false): anyone on the network"
+                        " path can pose as the cluster and read the RAPI password; give ca_path instead"
+                        % url_without_credentials(url))
+    if options.get("allow_plain_http") and str(url).lower().startswith("http://"):
+        warnings.append("%s is plain HTTP (allow_plain_http=true): the RAPI password crosses the network"
+                        " unencrypted" % url_without_credentials(url))
+    return warnings
+
+
+def ignored_environment_warnings(environ=None):
+    """Warnings for environment variables that would turn certificate validation off, and are ignored."""
+    environ = os.environ if environ is None else environ
+    return ["%s is set and ignored: certificate validation can only be turned off in the task, module_defaults"
+            " or the inventory (validate_certs)" % name
+            for name in sorted(environ) if name.startswith("GANETI_") and name.endswith(IGNORED_ENVIRONMENT_SUFFIX)]
+
+
+def url_password(url):
+    """The password written into URL's user part (``https://user:pw@host``), else None."""
+    try:
+        return urlsplit(str(url)).password if url and "@" in str(url) else None
+    except ValueError:
+        return None
+
+
+def url_without_credentials(url):
+    """URL without a user part, for messages."""
+    text = str(url)
+    if "@" not in text:
+        return text
+    scheme, _sep, rest = text.rpartition("://")
+    return (scheme + "://" if scheme else "") + rest.rsplit("@", 1)[1]
 
 
 #: Option names understood by :meth:`RapiClient.from_options`.
@@ -54,7 +105,9 @@ def connection_suboptions(env_prefix):
     for key, option in rapi_argument_spec().items():
         option = dict(option)
         option.pop("required", None)
-        names = [name.replace(ENV_PREFIX, env_prefix) for name in option["fallback"][1]]
-        option["fallback"] = (env_fallback, names)
+        if "fallback" in option:
+            names = [name.replace(ENV_PREFIX, env_prefix) for name in option["fallback"][1]]
+            option["fallback"] = (env_fallback, names)
         spec[key] = option
     return spec
+

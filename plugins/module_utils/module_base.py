@@ -30,7 +30,12 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.connection import rapi_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
+    ignored_environment_warnings,
+    insecure_warnings,
+    rapi_argument_spec,
+    url_password,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import DEFAULT_WAIT_TIMEOUT, JobRunner
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import DATA_DIR, node_identity
@@ -120,6 +125,23 @@ class RapiModule(FleetModule):
         self._client = None
         self._jobs = None
         self._opened = []
+        for warning in ignored_environment_warnings():
+            self.warn(warning)
+        # A password written into a URL is refused by the client, but the
+        # task's invocation would still echo it.
+        for options in self._connection_options():
+            password = url_password(options.get("rapi_url"))
+            if password:
+                self.no_log_values.add(password)
+
+    def _connection_options(self):
+        """Every connection of the task: the flat options, and each dict (or list of dicts) of connection keys."""
+        found = [self.params] if self._flat_connection else []
+        for value in self.params.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and "rapi_url" in item:
+                    found.append(item)
+        return found
 
     @property
     def user_agent(self):
@@ -127,6 +149,8 @@ class RapiModule(FleetModule):
 
     def connect(self, options):
         """A :class:`RapiClient` for a dict of connection options, closed when the module ends."""
+        for warning in insecure_warnings(options):
+            self.warn(warning)
         client = self._client_class.from_options(options, user_agent=self.user_agent)
         self._opened.append(client)
         return client

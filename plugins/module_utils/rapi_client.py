@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - exercised only without requests
 HAS_REQUESTS = REQUESTS_IMPORT_ERROR is None
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._transport import (
+    check_single_anchor,
     encode_query,
     http_error,
     is_connection_refused,
@@ -115,7 +116,9 @@ class RapiClient:
     :param validate_certs: verify the server certificate at all.
     :param verify_hostname: check that the certificate matches the host
         name.  When false the chain is still verified against ``ca_path``.
-    :param timeout: seconds for every single HTTP request.
+    :param timeout: seconds for every single HTTP request (positive).
+    :param allow_plain_http: accept an ``http://`` URL, whose Basic
+        credentials cross the network in clear text.
     :param retries: how many times a request is repeated when it is safe
         (GET requests after connection errors or HTTP 502/503/504; any
         request whose connection was refused).
@@ -130,17 +133,21 @@ class RapiClient:
 
     def __init__(self, url, user=None, password=None, ca_path=None, validate_certs=True,
                  verify_hostname=True, timeout=DEFAULT_TIMEOUT, retries=3, backoff=0.5,
-                 user_agent=None):
+                 user_agent=None, allow_plain_http=False):
         if not HAS_REQUESTS:
             raise RapiError("The Python library 'requests' is required to talk to Ganeti RAPI",
                             kind="config")
-        self.url = self.normalize_url(url)
+        self.url = self.normalize_url(url, allow_plain_http=allow_plain_http)
         self.user = user or None
         self._password = password
         self.ca_path = ca_path or None
         self.validate_certs = True if validate_certs is None else bool(validate_certs)
         self.verify_hostname = True if verify_hostname is None else bool(verify_hostname)
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or self.timeout <= 0:
+            raise RapiError("timeout must be a positive number of seconds, not %r" % (timeout,), kind="config")
+        if self.url.startswith("https://") and self.validate_certs and not self.verify_hostname:
+            check_single_anchor(self.url, self.ca_path)
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
 
@@ -186,6 +193,7 @@ class RapiClient:
             validate_certs=options.get("validate_certs", True),
             verify_hostname=options.get("verify_hostname", True),
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            allow_plain_http=bool(options.get("allow_plain_http")),
             **kwargs
         )
 
@@ -196,8 +204,12 @@ class RapiClient:
         return cls.from_options(module.params, **kwargs)
 
     @staticmethod
-    def normalize_url(url):
-        """Return ``scheme://host:port`` (no path, no credentials) for a RAPI URL."""
+    def normalize_url(url, allow_plain_http=False):
+        """Return ``scheme://host:port`` (no path, no credentials) for a RAPI URL.
+
+        ``http://`` is refused unless ALLOW_PLAIN_HTTP: Basic authentication
+        would send the RAPI password in clear text.
+        """
         if not url or not str(url).strip():
             raise RapiError("No RAPI URL given: set rapi_url or GANETI_RAPI_URL", kind="config")
         text = str(url).strip()
@@ -209,6 +221,11 @@ class RapiClient:
         if parts.username or parts.password:
             raise RapiError("Do not put credentials into rapi_url; use rapi_user and rapi_password",
                             kind="config")
+        if parts.scheme == "http" and not allow_plain_http:
+            raise RapiError("RAPI URL http://%s uses plain HTTP: the RAPI user's password and every answer would"
+                            " cross the network unencrypted. Use https:// (Ganeti's RAPI serves HTTPS on port"
+                            " 5080), or set allow_plain_http=true for a RAPI deliberately run without TLS"
+                            % parts.netloc, kind="config")
         if not parts.hostname:
             raise RapiError("RAPI URL %r has no host name" % parts.geturl().split("@")[-1], kind="config")
         try:

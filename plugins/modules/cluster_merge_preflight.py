@@ -78,6 +78,10 @@ options:
         description: Seconds for each HTTP request, as O(target.timeout).
         type: int
         default: 60
+      allow_plain_http:
+        description: Accept an C(http://) URL, as O(target.allow_plain_http).
+        type: bool
+        default: false
   strategy:
     description:
       - How the merge will be done; some checks depend on it (see the description).

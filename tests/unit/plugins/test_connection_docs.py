@@ -73,7 +73,7 @@ def specified(spec):
 
 def environment(spec):
     """``{name: [environment variables]}`` of an argument spec's fallbacks."""
-    return {name: list(option["fallback"][1]) for name, option in spec.items()}
+    return {name: list(option["fallback"][1]) if "fallback" in option else [] for name, option in spec.items()}
 
 
 def test_the_module_form_documents_the_spec():
@@ -87,8 +87,8 @@ def test_the_module_form_documents_the_spec():
 
 def test_the_plugin_form_names_the_environment_variables_of_the_spec():
     options = yaml.safe_load(RapiFragment.PLUGINS)["options"]
-    assert {name: [env["name"] for env in option["env"]] for name, option in options.items()} \
-        == environment(rapi_argument_spec())
+    assert {name: [env["name"] for env in option.get("env", [])] for name, option in options.items()} \
+        == {name: variables for name, variables in environment(rapi_argument_spec()).items() if variables}
 
 
 def test_the_inventory_plugin_documents_the_spec_through_the_fragments():
@@ -99,7 +99,7 @@ def test_the_inventory_plugin_documents_the_spec_through_the_fragments():
     assert {name: described[:2] for name, described in documented(connection).items()} \
         == {name: specified_[:2] for name, specified_ in specified(spec).items()}
     assert not any(option.get("required") for option in connection.values())
-    assert {name: [env["name"] for env in option["env"]] for name, option in connection.items()} \
+    assert {name: [env["name"] for env in option.get("env", [])] for name, option in connection.items()} \
         == environment(spec)
     # An entry of clusters takes the same options, with the same types.
     clusters = options["clusters"]["suboptions"]
@@ -120,6 +120,9 @@ def test_the_merge_modules_document_their_connection_dicts(module):
         # The option's description names the environment variables of its keys: PREFIX + the flat one's end.
         prefixes = set()
         for key, variables in environment(rapi_argument_spec()).items():
+            if not variables:
+                assert "fallback" not in option["options"][key], (name, key)
+                continue
             (flat,) = variables
             (variable,) = option["options"][key]["fallback"][1]
             assert variable.endswith(flat[len(ENV_PREFIX):]), (name, key)

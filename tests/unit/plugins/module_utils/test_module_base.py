@@ -123,6 +123,61 @@ def test_rapi_module_needs_user_and_password_together(rapi):
     assert "rapi_password" in info.value.result["msg"]
 
 
+@pytest.fixture
+def warnings_seen(monkeypatch):
+    """The warnings modules emit (AnsibleModule.warn), in order."""
+    seen = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
+    return seen
+
+
+def test_validate_certs_false_warns_and_its_environment_variable_is_ignored(rapi, monkeypatch, warnings_seen):
+    _server, options = rapi
+    monkeypatch.setenv("GANETI_RAPI_VALIDATE_CERTS", "false")
+    monkeypatch.setenv("GANETI_SOURCE_RAPI_VALIDATE_CERTS", "false")
+    args = {key: options[key] for key in ("rapi_url", "rapi_user", "rapi_password")}
+    seen = {}
+
+    def logic(module, client):
+        seen["verify"] = client.validate_certs
+
+    # The variable does not turn validation off.
+    run(module_base.RapiModule, args, logic)
+    assert seen["verify"] is True
+    assert warnings_seen == [
+        "GANETI_RAPI_VALIDATE_CERTS is set and ignored: certificate validation can only be turned off in the task,"
+        " module_defaults or the inventory (validate_certs)",
+        "GANETI_SOURCE_RAPI_VALIDATE_CERTS is set and ignored: certificate validation can only be turned off in"
+        " the task, module_defaults or the inventory (validate_certs)"]
+    del warnings_seen[:]
+    monkeypatch.delenv("GANETI_RAPI_VALIDATE_CERTS")
+    monkeypatch.delenv("GANETI_SOURCE_RAPI_VALIDATE_CERTS")
+    run(module_base.RapiModule, dict(args, validate_certs=False), logic)
+    assert seen["verify"] is False
+    assert len(warnings_seen) == 1
+    assert warnings_seen[0].startswith("TLS certificate validation is off for %s (validate_certs=false)"
+                                       % options["rapi_url"])
+
+
+def test_a_password_written_into_the_url_is_refused_and_masked(rapi, monkeypatch):
+    _server, options = rapi
+    secret = "pw-in-the-url-4711"
+    url = options["rapi_url"].replace("https://", "https://admin:%s@" % secret)
+
+    def logic(module, client):
+        raise AssertionError("never reached")
+
+    exited = run(module_base.RapiModule, {"rapi_url": url, "validate_certs": False}, logic)
+    assert exited.failed
+    assert "Do not put credentials into rapi_url" in exited.result["msg"]
+    # ansible-core removes the task's no_log values from everything it returns, the invocation included.
+    with patch_module_args({"rapi_url": url, "validate_certs": False}):
+        module = module_base.RapiModule()
+    assert secret in module.no_log_values
+    assert secret not in json.dumps(basic.remove_values({"invocation": {"module_args": module.params}},
+                                                        module.no_log_values))
+
+
 class FakeClient:
     """Records submitted jobs; the job named in ``failing`` fails when waited for."""
 

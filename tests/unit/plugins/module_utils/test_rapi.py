@@ -35,16 +35,18 @@ def client_for(options, **overrides):
 
 def test_argument_spec_env_fallbacks():
     spec = rapi_argument_spec()
-    envs = {name: opt["fallback"][1][0] for name, opt in spec.items()}
+    envs = {name: opt["fallback"][1][0] for name, opt in spec.items() if "fallback" in opt}
     assert envs == {
         "rapi_url": "GANETI_RAPI_URL",
         "rapi_user": "GANETI_RAPI_USER",
         "rapi_password": "GANETI_RAPI_PASSWORD",
         "ca_path": "GANETI_RAPI_CA_PATH",
-        "validate_certs": "GANETI_RAPI_VALIDATE_CERTS",
         "verify_hostname": "GANETI_RAPI_VERIFY_HOSTNAME",
         "timeout": "GANETI_RAPI_TIMEOUT",
     }
+    # Giving up protection is never inherited from the environment.
+    assert set(spec) - set(envs) == {"validate_certs", "allow_plain_http"}
+    assert spec["allow_plain_http"]["default"] is False
     assert spec["rapi_password"]["no_log"] is True
     assert spec["validate_certs"]["default"] is True
     assert spec["verify_hostname"]["default"] is True
@@ -54,14 +56,14 @@ def test_argument_spec_env_fallbacks():
     ("cluster.example.org", "https://cluster.example.org:5080"),
     ("cluster.example.org:5081", "https://cluster.example.org:5081"),
     ("https://cluster.example.org:5080/", "https://cluster.example.org:5080"),
-    ("http://10.0.0.1", "http://10.0.0.1:5080"),
+    ("http://c1.example.org", "http://c1.example.org:5080"),
     ("https://[2001:db8::1]:5080", "https://[2001:db8::1]:5080"),
 ])
 def test_normalize_url(given, expected):
-    assert RapiClient.normalize_url(given) == expected
+    assert RapiClient.normalize_url(given, allow_plain_http=True) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "ftp://x", "https://user:pw@host:5080"])
+@pytest.mark.parametrize("bad", ["", "ftp://x", "https://user:pw@host:5080", "http://c1.example.org"])
 def test_normalize_url_rejects(bad):
     with pytest.raises(RapiError) as err:
         RapiClient.normalize_url(bad)
@@ -329,10 +331,41 @@ def test_skip_hostname_keeps_ca_check(fake_rapi, start_server, certs):
         wrong.get_version()
     assert err.value.kind == "tls"
     assert certs.other_ca in str(err.value)
-    # and without any CA file the system bundle does not know our CA either
-    nothing = client_for(base, ca_path=None)
-    with pytest.raises(RapiError):
-        nothing.get_version()
+    # without a CA file the system CA store would vouch for any host: refused before any request
+    with pytest.raises(RapiError) as err:
+        client_for(base, ca_path=None)
+    assert err.value.kind == "config" and "needs ca_path" in str(err.value)
+
+
+def test_skip_hostname_refuses_a_bundle_of_several_certificates(certs, tmp_path):
+    """Without the host name check every certificate of ca_path would be accepted for the cluster."""
+    bundle = tmp_path / "bundle.pem"
+    with open(certs.ca, encoding="ascii") as one, open(certs.other_ca, encoding="ascii") as other:
+        bundle.write_text(one.read() + other.read())
+    with pytest.raises(RapiError) as err:
+        RapiClient("https://c1.example.org", ca_path=str(bundle), verify_hostname=False)
+    assert err.value.kind == "config"
+    assert "holds 2 PEM blocks" in str(err.value) and str(bundle) in str(err.value)
+    # One certificate is fine; with the host name checked, a bundle is fine too.
+    RapiClient("https://c1.example.org", ca_path=certs.ca, verify_hostname=False).close()
+    RapiClient("https://c1.example.org", ca_path=str(bundle)).close()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "60"])
+def test_timeout_must_be_positive(timeout):
+    with pytest.raises(RapiError) as err:
+        RapiClient("https://c1.example.org", timeout=timeout)
+    assert err.value.kind == "config" and "timeout must be a positive number" in str(err.value)
+
+
+def test_plain_http_is_refused_unless_allowed():
+    with pytest.raises(RapiError) as err:
+        RapiClient("http://c1.example.org:5080", user="u", password="p")
+    assert err.value.kind == "config"
+    assert "plain HTTP" in str(err.value) and "allow_plain_http=true" in str(err.value)
+    assert "p" not in str(err.value).split("RAPI URL ")[0]
+    client = RapiClient.from_options({"rapi_url": "http://c1.example.org", "allow_plain_http": True})
+    assert client.url == "http://c1.example.org:5080"
 
 
 def test_skip_hostname_does_not_leak_into_other_clients(fake_rapi, start_server, certs):
