@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS_ROOT = os.path.join(REPO, "tests", "output", "collections")
 
@@ -16,7 +18,10 @@ def _collections_path():
     if os.path.islink(link) and os.readlink(link) != REPO:
         os.unlink(link)
     if not os.path.lexists(link):
-        os.symlink(REPO, link)
+        try:
+            os.symlink(REPO, link)
+        except FileExistsError:
+            pass            # another test process made it at the same moment
     return COLLECTIONS_ROOT
 
 
@@ -95,6 +100,20 @@ def run_playbook(playbook, inventory=None, extra_vars=None, env=None, args=(), j
 def connection(lab, cluster):
     """A connection dict (rapi_url, rapi_user, rapi_password, ca_path) for CLUSTER."""
     return rapi_options(lab, cluster)
+
+
+def inventory_without(lab, path, variable):
+    """A copy of the lab inventory at PATH without VARIABLE anywhere (extra vars cannot unset one)."""
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != variable}
+        return node
+    with open(lab.state()["inventory"], encoding="utf-8") as handle:
+        inventory = strip(yaml.safe_load(handle))
+    # It holds the lab's RAPI passwords, as the lab's own inventory does.
+    with open(os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=False)
+    return str(path)
 
 
 def set_transfer_fix(lab, state):

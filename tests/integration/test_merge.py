@@ -2,18 +2,26 @@
 
 c2 is merged into c1; c3 carries the clashes the pre-flight must refuse.
 The module starts from a freshly built three-cluster lab and leaves the
-default lab behind (fixture ``three_clusters``).
+default lab behind (fixture ``three_clusters``). It first makes the three
+clusters ready for moves with playbooks/move_readiness.yml and nothing but
+its documented required variables (each cluster's own RAPI password, from the
+inventory) and a probe instance, and moves an instance with what it set up.
 """
 
+import hashlib
+import json
 import os
 import re
 
 import pytest
 
 from fleetlab import helpers
-from fleettest import REPO, run_playbook
+from fleettest import REPO, connection, inventory_without, run_playbook
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "merge_clusters.yml")
+READINESS = os.path.join(REPO, "playbooks", "move_readiness.yml")
+MOVES = os.path.join(REPO, "playbooks", "move_instances.yml")
+PROBE = "vm29.lab"
 
 
 def merge(lab, sources, check=False, **extra):
@@ -42,6 +50,69 @@ def verify_errors(lab, cluster):
 
 def changed(result):
     return sum(host["changed"] for host in result.stats().values())
+
+
+def report_of(result):
+    return next(iter(result.task_results("Report the readiness of the clusters").values()))["msg"]
+
+
+def test_move_readiness_with_its_defaults_makes_three_clusters_ready(three_clusters, tmp_path):
+    """Only what the role documents as required: each master's ganeti_rapi_password (the lab's, one per
+    cluster); ganeti_rapi_user, the CA directory, the backup directories and everything else at their
+    defaults. HOME is a directory of the test, where the default CA directory (~/.ganeti-fleet/rapi-ca) goes."""
+    lab = three_clusters
+    names = {c: lab.cluster(c)["name"] for c in ("c1", "c2", "c3")}
+    passwords = {c: lab.rapi_password(c) for c in names}
+    assert len(set(passwords.values())) == 3
+    inventory = inventory_without(lab, tmp_path / "inventory.yml", "ganeti_rapi_user")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home)}
+    ca_dir = home / ".ganeti-fleet" / "rapi-ca"
+    digest = helpers.create_instance(lab, "c1", PROBE, size_mib=16)
+
+    # One password for all clusters is refused before anything changes.
+    shared = run_playbook(READINESS, inventory=inventory, env=env, extra_vars={"ganeti_rapi_password": "same"})
+    assert shared.rc != 0
+    assert "3 clusters share 1 RAPI password(s)" in shared.output, shared.output[-3000:]
+    assert not ca_dir.exists()
+
+    first = run_playbook(READINESS, inventory=inventory, env=env,
+                         extra_vars={"move_readiness_probe_instance": PROBE})
+    assert first.rc == 0, first.output[-8000:]
+    report = report_of(first)
+    assert report["probe_passed_to"] == [names["c2"], names["c3"]], report
+    assert report["rapi_access"] == {names[c]: True for c in names}, report
+    assert report["ca_files"] == {names[c]: "~/.ganeti-fleet/rapi-ca/%s.pem" % names[c] for c in names}
+    assert sorted(os.listdir(ca_dir)) == sorted(n + ".pem" for n in names.values())
+    for cluster, name in names.items():
+        assert any(item.startswith("RAPI user ganeti-fleet created") for item in report["changed"][name]), report
+        expected = "{HA1}" + hashlib.md5(("ganeti-fleet:Ganeti Remote API:%s" % passwords[cluster]).encode()).hexdigest()
+        master = lab.cluster(cluster)["master"]
+        users = lab.exec(master, ["cat", "/var/lib/ganeti/rapi/users"]).stdout.splitlines()
+        assert "ganeti-fleet %s write" % expected in users
+        # The transfer fix kept its backup in the default directory, private to each node.
+        for node in lab.cluster(cluster)["nodes"]:
+            assert os.listdir(os.path.join(lab.lab_dir, "nodes", node, "var-lib-fleet", "transfer-fix")), node
+
+    second = run_playbook(READINESS, inventory=inventory, env=env,
+                          extra_vars={"move_readiness_probe_instance": PROBE})
+    assert second.rc == 0, second.output[-8000:]
+    assert all(stats["changed"] == 0 for stats in second.stats().values()), second.stats()
+    assert report_of(second)["changed"] == dict({names[c]: ["nothing"] for c in names}, controller=["nothing"])
+
+    # A move with what the role set up: ganeti-fleet, each cluster's own password and CA file.
+    move_env = dict(env)
+    for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c3")):
+        move_env.update({prefix + "URL": connection(lab, cluster)["rapi_url"], prefix + "USER": "ganeti-fleet",
+                         prefix + "PASSWORD": passwords[cluster],
+                         prefix + "CA_PATH": str(ca_dir / (names[cluster] + ".pem"))})
+    moved = run_playbook(MOVES, extra_vars={"move_instances": [PROBE]}, env=move_env)
+    assert moved.rc == 0, moved.output[-6000:]
+    assert PROBE not in {i["name"] for i in helpers.list_instances(lab, "c1")}
+    assert helpers.hash_instance_disk(lab, "c3", PROBE) == digest
+    helpers.remove_instance(lab, "c3", PROBE)
+    assert PROBE not in json.dumps(helpers.list_instances(lab, "c3"))
 
 
 @pytest.fixture(scope="module")

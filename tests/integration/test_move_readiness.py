@@ -5,19 +5,19 @@ secrets and Ganeti's stock transfer code, and no RAPI user 'mover'. A move is
 refused. Check mode of the domain_secret, transfer_fix and move_readiness
 roles changes no file on any node and no cluster state. One -vvv run of
 move_readiness makes the clusters ready (shared secret, transfer fix and tag,
-RAPI user, CA bundle on the controller, access checks, the move dry run);
-nothing secret shows in its output nor in files outside Ganeti's own; a
-second run changes nothing. A run with the RAPI user left at its default
-(ganeti-fleet, each cluster with its own password from the inventory) creates
-that user and passes the move dry run. The same move then succeeds with the
-new user and CA bundle, with identical disk bytes. transfer_fix state=absent restores
+RAPI user with a password of its own on each cluster, one CA file per cluster
+on the controller, access checks, the move dry run); nothing secret shows in
+its output nor in files outside Ganeti's own; a second run changes nothing.
+The same move then succeeds with the new user, each cluster's password and CA
+file, with identical disk bytes. transfer_fix state=absent restores
 Ganeti's files byte for byte, and the move is refused again. The session lab
 is put back as it was (secrets, users files, stock files, tags).
 
 A separate 1 x 1 lab with Ganeti's stock RAPI certificate: the role re-issues
 the certificates to the cluster name (check mode first: nothing changes), and
-host name verification with the new CA bundle passes from that lab's
-controller.
+host name verification with the cluster's new CA file passes from that lab's
+controller. (The role with its documented defaults only, on three clusters:
+test_merge.py.)
 """
 
 import base64
@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -57,7 +56,7 @@ NAME_AFTER = "vm71.lab"
 SIZE_MIB = 64
 # Per node: what the check-mode comparison covers (private directories of the
 # node), and the volatile files Ganeti rewrites by itself (job queue, locks).
-NODE_DIRS = ("var-lib-ganeti", "etc-ganeti", "impexpd", "root/ganeti-fleet")
+NODE_DIRS = ("var-lib-ganeti", "var-lib-fleet", "etc-ganeti", "impexpd", "root/ganeti-fleet")
 DISK_DIRS = ("file-storage", "shared-file-storage", "export")
 VOLATILE = re.compile(r"^var-lib-ganeti/(queue/|crypto/|locks\.data|tempres\.data|watcher\.)")
 
@@ -182,13 +181,15 @@ def _files_containing(roots, needles, skip=None, max_size=8 * 1024 * 1024):
     return hits
 
 
-def _move_env(lab, user=None, password=None, ca_path=None):
+def _move_env(lab, user=None, passwords=None, ca_dir=None):
+    """The move's connections: the lab's, or USER with each cluster's password and its own CA file in CA_DIR."""
     env = {}
     for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
         conn = connection(lab, cluster)
+        name = lab.cluster(cluster)["name"]
         env.update({prefix + "URL": conn["rapi_url"], prefix + "USER": user or conn["rapi_user"],
-                    prefix + "PASSWORD": password or conn["rapi_password"],
-                    prefix + "CA_PATH": ca_path or conn["ca_path"]})
+                    prefix + "PASSWORD": (passwords or {}).get(name) or conn["rapi_password"],
+                    prefix + "CA_PATH": os.path.join(ca_dir, name + ".pem") if ca_dir else conn["ca_path"]})
     return env
 
 
@@ -199,36 +200,23 @@ def _move(lab, name, **kwargs):
     return result
 
 
-def _readiness_vars(lab, bundle, probe=None):
-    """The readiness run's extra vars: the dedicated user 'mover' on both clusters.
+def _readiness_vars(lab, ca_dir, probe=None):
+    """The readiness run's extra vars: the dedicated user 'mover' on both clusters, each with its own password.
 
     Extra vars override the lab inventory's ganeti_rapi_user and ganeti_rapi_password (its admin
-    user) for every cluster of the run. The password comes from the vault file as
-    vault_mover_password, so the other playbooks run with the vault file (domain_secret_value)
-    keep the inventory's connection (transfer_fix tags through RAPI with it).
+    user) for every cluster of the run. The passwords come from one vaulted map,
+    vault_mover_passwords, indexed by the cluster name the lab inventory gives each cluster's group
+    (the pattern the role's README documents), so the other playbooks run with the vault file
+    (domain_secret_value) keep the inventory's connection (transfer_fix tags through RAPI with it).
     The RAPI URL is the inventory's ganeti_rapi_url (the master IP).
     """
-    extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": "{{ vault_mover_password }}",
-             "move_readiness_ca_bundle": bundle,
+    extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": "{{ vault_mover_passwords[ganeti_cluster_name] }}",
+             "move_readiness_ca_dir": ca_dir,
              "move_readiness_rapi_certificate": True,
              "move_readiness_transfer_fix_backup_dir": BACKUP_DIR}
     if probe:
         extra["move_readiness_probe_instance"] = probe
     return extra
-
-
-def _inventory_without(lab, path, variable):
-    """A copy of the lab inventory at PATH without VARIABLE anywhere (extra vars cannot unset one)."""
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k != variable}
-        return node
-    with open(lab.state()["inventory"], encoding="utf-8") as handle:
-        inventory = strip(yaml.safe_load(handle))
-    # It holds the lab's RAPI passwords, as the lab's own inventory does.
-    with open(os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=False)
-    return str(path)
 
 
 def _run(lab, playbook, extra=None, args=(), check=False, verbosity=0, inventory=None):
@@ -251,7 +239,7 @@ def _served_der(host, port=5080):
 
 
 def _bundle_certificates(path):
-    """Parse the bundle: (certificates, PEM labels found)."""
+    """Parse a CA file: (certificates, PEM labels found)."""
     text = _read(path)
     labels = re.findall(r"-----BEGIN ([A-Z0-9 ]+)-----", text)
     certs = x509.load_pem_x509_certificates(text.encode())
@@ -301,10 +289,10 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
     nodes = _nodes(lab)
     assert all(helpers.impexpd_is_stock(lab, node) for node in nodes), "the lab must start stock"
     originals = _snapshot_originals(lab)
-    password = secrets.token_urlsafe(18)
+    passwords = {lab.cluster(c)["name"]: secrets.token_urlsafe(18) for c in CLUSTERS}
     domain_secret = secrets.token_hex(20)
-    bundle = str(tmp_path / "controller" / "rapi-ca.pem")
-    vault_args = _vault_files(tmp_path, {"vault_mover_password": password,
+    ca_dir = str(tmp_path / "controller" / "rapi-ca")
+    vault_args = _vault_files(tmp_path, {"vault_mover_passwords": json.dumps(passwords),
                                          "domain_secret_value": domain_secret})
     timings = {}
     try:
@@ -323,36 +311,37 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         source = {i["name"]: i for i in helpers.list_instances(lab, "c1")}[NAME]
         assert (source["status"], source["admin_state"]) == ("running", "up")
         # ... and the new user does not exist yet.
-        result = _move(lab, NAME, user=USER, password=password)
+        result = _move(lab, NAME, user=USER, passwords=passwords)
         assert result.rc != 0 and "401" in result.output
 
         # 2. Check mode of every role: no file on any node, no cluster state changes.
         files_before, state_before = node_files(lab), cluster_state(lab)
         for playbook, extra in ((DOMAIN_SECRET, {}),
                                 (TRANSFER_FIX, {"transfer_fix_backup_dir": BACKUP_DIR}),
-                                (READINESS, _readiness_vars(lab, bundle, probe=NAME))):
+                                (READINESS, _readiness_vars(lab, ca_dir, probe=NAME))):
             result = _run(lab, playbook, extra, args=vault_args, check=True)
             timings["check_" + os.path.basename(playbook)[:-4]] = result.seconds
             assert node_files(lab) == files_before, playbook
             assert cluster_state(lab) == state_before, playbook
-        assert not os.path.exists(bundle)
+        assert not os.path.exists(ca_dir)
         reported = result.task_results("Report the readiness of the clusters")
         report = next(iter(reported.values()))["msg"]
         assert report["mode"].startswith("check mode")
         assert any("RAPI user mover created" in item for item in report["changed"]["c1.lab"])
 
         # 3. The real run, at -vvv: everything in one run, nothing secret in the output.
-        result = _run(lab, READINESS, _readiness_vars(lab, bundle, probe=NAME), args=vault_args, verbosity=3)
+        result = _run(lab, READINESS, _readiness_vars(lab, ca_dir, probe=NAME), args=vault_args, verbosity=3)
         timings["readiness_vvv"] = result.seconds
         output = result.output
         assert "ESTABLISH SSH CONNECTION" in output      # really -vvv
-        for leaked in _forms([password, domain_secret] + list(distinct.values())):
+        for leaked in _forms(list(passwords.values()) + [domain_secret] + list(distinct.values())):
             assert leaked not in output
         for cluster in ("c1", "c2"):
             assert "transfer fix applied on %sn1.lab, %sn2.lab" % (cluster, cluster) in output
         assert output.count("RAPI user mover created") >= 2
         assert output.count("domain secret set (fingerprint") >= 1
-        assert "CA bundle %s written (c1.lab, c2.lab)" % bundle in output
+        for name in passwords:
+            assert "certificate written to %s/%s.pem" % (ca_dir, name) in output
         assert "RAPI certificate re-issued" not in output     # the lab's certificates fit already
         assert re.search(r'"probe_passed_to": \[\s*"c2\.lab"\s*\]', output), "the move dry run did not pass"
 
@@ -363,7 +352,8 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         for cluster in CLUSTERS:
             assert FIX_TAG in lab.gnt(cluster, "gnt-cluster", "list-tags").split()
             users = _read(_master_path(lab, cluster, "rapi/users"))
-            expected = "{HA1}" + hashlib.md5(("%s:Ganeti Remote API:%s" % (USER, password)).encode()).hexdigest()
+            expected = "{HA1}" + hashlib.md5(("%s:Ganeti Remote API:%s" % (
+                USER, passwords[lab.cluster(cluster)["name"]])).encode()).hexdigest()
             assert "%s %s write" % (USER, expected) in users.splitlines()
             assert users.startswith(originals["users"][cluster].decode())       # other lines kept
             for node in lab.cluster(cluster)["nodes"]:                          # distributed
@@ -373,13 +363,15 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
                 assert _file_state(os.path.join(lab.lab_dir, "nodes", key.split("/", 1)[0], "var-lib-ganeti",
                                                 "rapi.pem")) == value
 
-        # 4. The CA bundle: certificates only, each the one its cluster serves.
-        certs, labels = _bundle_certificates(bundle)
-        assert labels == ["CERTIFICATE", "CERTIFICATE"]
-        assert "PRIVATE" not in _read(bundle)
-        assert os.stat(bundle).st_mode & 0o777 == 0o644
+        # 4. One CA file per cluster: its certificate alone, the one it serves.
         served = {lab.cluster(c)["name"]: _served_der(lab.cluster(c)["master_ip"]) for c in CLUSTERS}
-        assert sorted(c.public_bytes(serialization.Encoding.DER) for c in certs) == sorted(served.values())
+        assert sorted(os.listdir(ca_dir)) == sorted(name + ".pem" for name in served)
+        for name, der in served.items():
+            path = os.path.join(ca_dir, name + ".pem")
+            certs, labels = _bundle_certificates(path)
+            assert labels == ["CERTIFICATE"]
+            assert [c.public_bytes(serialization.Encoding.DER) for c in certs] == [der]
+            assert os.stat(path).st_mode & 0o777 == 0o644
 
         # 5. Nothing secret in any file outside Ganeti's own: the lab directory (with every
         # node's private directories), /tmp and Ansible's temporary directories.
@@ -387,11 +379,11 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
             # Ganeti's own files, and the instance disk images (random bytes).
             return "/var-lib-ganeti" in dirpath or os.path.basename(dirpath) in DISK_DIRS
         roots = [lab.lab_dir, "/tmp", os.path.expanduser("~/.ansible/tmp")]
-        hits = _files_containing(roots, _forms([password, domain_secret]), skip=outside_ganeti)
+        hits = _files_containing(roots, _forms(list(passwords.values()) + [domain_secret]), skip=outside_ganeti)
         assert hits == [], hits
 
         # 6. Second run: nothing to do.
-        result = _run(lab, READINESS, _readiness_vars(lab, bundle, probe=NAME), args=vault_args)
+        result = _run(lab, READINESS, _readiness_vars(lab, ca_dir, probe=NAME), args=vault_args)
         timings["readiness_second_run"] = result.seconds
         _assert_no_changes(result)
         report = next(iter(result.task_results("Report the readiness of the clusters").values()))["msg"]
@@ -399,30 +391,8 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         assert report["rapi_access"] == {"c1.lab": True, "c2.lab": True}
         assert report["probe_passed_to"] == ["c2.lab"]
 
-        # 6b. The RAPI user left at its default: an inventory without ganeti_rapi_user, each cluster
-        # with its own ganeti_rapi_password (the lab's). The role creates ganeti-fleet on each
-        # cluster with that cluster's password and connects as it, and the move dry run reads the
-        # destination's user and password through hostvars (it failed with "'HostVarsVars' has no
-        # attribute" when it read role defaults there). The clusters are ready already: no secret.
-        inventory = _inventory_without(lab, tmp_path / "inventory-default-user.yml", "ganeti_rapi_user")
-        result = _run(lab, READINESS, {"move_readiness_ca_bundle": bundle,
-                                       "move_readiness_domain_secret": False,
-                                       "move_readiness_transfer_fix_backup_dir": BACKUP_DIR,
-                                       "move_readiness_probe_instance": NAME}, inventory=inventory)
-        timings["readiness_default_user"] = result.seconds
-        report = next(iter(result.task_results("Report the readiness of the clusters").values()))["msg"]
-        assert report["probe_passed_to"] == ["c2.lab"], report
-        assert report["rapi_access"] == {"c1.lab": True, "c2.lab": True}, report
-        for cluster in CLUSTERS:
-            name = lab.cluster(cluster)["name"]
-            assert any(item.startswith("RAPI user %s " % DEFAULT_USER) for item in report["changed"][name]), report
-            expected = "{HA1}" + hashlib.md5(("%s:Ganeti Remote API:%s" % (
-                DEFAULT_USER, lab.rapi_password(cluster))).encode()).hexdigest()
-            users = _read(_master_path(lab, cluster, "rapi/users")).splitlines()
-            assert "%s %s write" % (DEFAULT_USER, expected) in users
-
-        # 7. The same move now succeeds with the new user and the CA bundle (host names checked).
-        result = _move(lab, NAME, user=USER, password=password, ca_path=bundle)
+        # 7. The same move now succeeds with the new user, each cluster's password and CA file (host names checked).
+        result = _move(lab, NAME, user=USER, passwords=passwords, ca_dir=ca_dir)
         timings["move"] = result.seconds
         assert result.rc == 0, result.output[-6000:]
         assert NAME not in {i["name"] for i in helpers.list_instances(lab, "c1")}
@@ -434,7 +404,7 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         for node in nodes:
             assert helpers.impexpd_is_stock(lab, node), node
         helpers.create_instance(lab, "c1", NAME_AFTER, size_mib=16, node="c1n2.lab")
-        result = _move(lab, NAME_AFTER, user=USER, password=password, ca_path=bundle)
+        result = _move(lab, NAME_AFTER, user=USER, passwords=passwords, ca_dir=ca_dir)
         assert result.rc != 0
         assert "ganeti/ganeti#1681" in result.output
         assert NAME_AFTER not in {i["name"] for i in helpers.list_instances(lab, "c2")}
@@ -494,12 +464,13 @@ def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
         # The stock certificate fails host name verification, even with the right CA file.
         rc, text = _curl_info(other, cluster["ca_file"], cluster["rapi_user"], other.rapi_password("c1"))
         assert rc == 60, text
-        bundle = os.path.join(lab_dir, "controller-files", "rapi-ca.pem")
+        ca_dir = os.path.join(lab_dir, "controller-files", "rapi-ca")
+        ca_file = os.path.join(ca_dir, "c1.lab.pem")
         # The lab inventory's ganeti_rapi_url is the master IP; the cluster name is what the
         # re-issued certificate must verify against (the role's default URL without an inventory one).
         extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": password,
                  "ganeti_rapi_url": "https://%s:5080" % cluster["name"],
-                 "move_readiness_ca_bundle": bundle, "move_readiness_rapi_certificate": True}
+                 "move_readiness_ca_dir": ca_dir, "move_readiness_rapi_certificate": True}
 
         # Check mode: reports the re-issue, changes nothing.
         started = time.monotonic()
@@ -509,7 +480,7 @@ def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
         assert cert_task[cluster["master"]]["changed"] is True
         assert "common name is ganeti.example.com, not c1.lab" in cert_task[cluster["master"]]["reasons"]
         assert _file_state(master_pem) == stock
-        assert not os.path.exists(bundle)
+        assert not os.path.exists(ca_dir)
 
         # The real run: new certificate, distributed, served; the bundle verifies the host name.
         started = time.monotonic()
@@ -526,15 +497,15 @@ def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
         for node in cluster["nodes"][1:]:
             assert _file_state(os.path.join(lab_dir, "nodes", node, "var-lib-ganeti", "rapi.pem"))[0] \
                 == new_state[0]
-        certs, labels = _bundle_certificates(bundle)
+        certs, labels = _bundle_certificates(ca_file)
         assert labels == ["CERTIFICATE"]
         served = other.exec("controller", ["sh", "-c", "openssl s_client -connect c1.lab:5080 </dev/null "
                                            "2>/dev/null | openssl x509 -outform DER | sha256sum"]).stdout.split()[0]
         assert hashlib.sha256(certs[0].public_bytes(serialization.Encoding.DER)).hexdigest() == served
         assert result["info"]["sha256_fingerprint"] == served
-        rc, text = _curl_info(other, bundle, USER, password)
+        rc, text = _curl_info(other, ca_file, USER, password)
         assert rc == 0 and json.loads(text)["name"] == "c1.lab", text
-        access = _task(run, "Check RAPI access with the CA bundle and the user (TLS, authentication, write access)")
+        access = _task(run, "Check RAPI access with the cluster's CA file and the user (TLS, authentication, write access)")
         assert access[cluster["master"]]["hostname_verified"] is True
         assert access[cluster["master"]]["write_access"] is True
         # The new key is only in Ganeti's own files.

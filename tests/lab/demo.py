@@ -15,7 +15,6 @@ The lab stays up afterwards; 'tests/lab/lab down' removes it.
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -73,19 +72,12 @@ def main():
             ", ".join(lab.cluster(cluster)["nodes"])))
 
     step("make the clusters ready for moves (playbooks/move_readiness.yml)")
-    bundle = os.path.join(lab.lab_dir, "controller", "rapi-ca-bundle.pem")
-    password = secrets.token_urlsafe(18)
-    readiness_vars = os.path.join(lab.lab_dir, "controller", "readiness-vars.json")
-    with open(os.open(readiness_vars, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-              encoding="utf-8") as handle:
-        # Extra vars override the inventory's connection variables (the lab's admin user) for both
-        # clusters: the role creates MOVE_USER with this password on each and connects as it; the
-        # RAPI URLs stay the inventory's ganeti_rapi_url.
-        json.dump({"ganeti_rapi_user": MOVE_USER, "ganeti_rapi_password": password,
-                   "move_readiness_ca_bundle": bundle},
-                  handle)
+    ca_dir = os.path.join(lab.lab_dir, "controller", "rapi-ca")
+    # The role creates MOVE_USER on each cluster with that cluster's own password (the lab
+    # inventory's ganeti_rapi_password), connects as it, and writes one CA file per cluster;
+    # the RAPI URLs stay the inventory's ganeti_rapi_url.
     playbook([os.path.join(REPO, "playbooks", "move_readiness.yml"), "-i", state["inventory"],
-              "-e", "@" + readiness_vars])
+              "-e", json.dumps({"ganeti_rapi_user": MOVE_USER, "move_readiness_ca_dir": ca_dir})])
 
     step("create %s on c1 with %d MiB of random bytes" % (INSTANCE, SIZE_MIB))
     if INSTANCE in {i["name"] for i in helpers.list_instances(lab, "c1")}:
@@ -99,7 +91,8 @@ def main():
     env = {}
     for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
         env.update({prefix + "URL": lab.cluster(cluster)["rapi_url"], prefix + "USER": MOVE_USER,
-                    prefix + "PASSWORD": password, prefix + "CA_PATH": bundle})
+                    prefix + "PASSWORD": lab.rapi_password(cluster),
+                    prefix + "CA_PATH": os.path.join(ca_dir, lab.cluster(cluster)["name"] + ".pem")})
     seconds = playbook([os.path.join(REPO, "playbooks", "move_instances.yml"),
                         "-e", json.dumps({"move_instances": [INSTANCE]})], env=env)
 
