@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 
+from ansible_collections.ganeti.fleet.plugins.module_utils import _node_local as nl
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
     DATA_DIR,
     read_bytes,
@@ -36,8 +37,10 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 SECRET_FILE = os.path.join(DATA_DIR, "cluster-domain-secret")
-#: What Ganeti gives a new secret file (mode, user, group).
-SECRET_FILE_OWNERSHIP = (0o400, 0, 0)
+#: What Ganeti's ensure-dirs gives the secret file (mode, user, group): lib/tools/ensure_dirs.py
+#: lists CLUSTER_DOMAIN_SECRET_FILE as 0640, masterd uid and gid. Used for a new file only; an
+#: existing file keeps its own.
+SECRET_FILE_OWNERSHIP = (0o640, "gnt-masterd", "gnt-masterd")
 
 #: Label keyed with the secret to make its fingerprint (changing it changes
 #: every fingerprint, so it is versioned).
@@ -232,3 +235,64 @@ def verify(run, path=SECRET_FILE, expected_secret=None):
 
 def diff_text(fingerprint_value, in_sync, total):
     return "fingerprint: %s\nnodes in sync: %d/%d\n" % (fingerprint_value, in_sync, total)
+
+
+#: The way back after a failure at a step of :func:`change`, ``{failed step: recovery steps}``.
+RECOVERY = {
+    "renew-crypto": ("restore", "redist-conf", "verify"),
+    "redist-conf": ("restore", "redist-conf", "verify"),
+    "verify": ("restore", "redist-conf", "verify"),
+}
+
+
+def recovery_steps(failed_step, backup, path=SECRET_FILE):
+    """What to do after FAILED_STEP: restore BACKUP only when the master's file no longer holds its bytes.
+
+    A write that failed left the file as it was (atomic rename); a failed
+    renew-crypto may or may not have replaced it.
+    """
+    if backup is None:
+        return ()
+    if failed_step == "renew-crypto" and read_bytes(path) == read_bytes(backup.path):
+        return ()
+    return nl.recovery_plan(failed_step, RECOVERY)
+
+
+def change(plan, run, result, method=METHOD_REDISTRIBUTE, backup_dir=nl.BACKUP_DIR, keep=nl.BACKUPS_KEPT):
+    """Carry out PLAN and verify every node, filling RESULT's ``steps``, ``backup`` and ``nodes``.
+
+    Before the master's file changes it is copied to BACKUP_DIR. When the
+    redistribution or the verification after that fails, the copy is put
+    back (bytes, owner, group, mode), redistributed and verified, and the
+    :class:`DomainSecretError` says so; if that fails too, it says where the
+    copy is and how to finish by hand.
+    """
+    path = plan.state.path
+    steps = result.setdefault("steps", [])
+    backup = nl.backup_file(path, backup_dir, keep) if plan.write else None
+    result["backup"] = backup.path if backup else None
+    actions = {
+        "write": lambda: rewrite_file(path, file_content(plan.desired), SECRET_FILE_OWNERSHIP),
+        "renew-crypto": lambda: apply(plan, run, METHOD_RENEW_CRYPTO),
+        "redist-conf": lambda: redistribute(run, error=DomainSecretError),
+        "verify": lambda: result.update(nodes=verify(run, path, expected_secret=plan.desired)),
+    }
+    # 'verify' is not reported as a step when it passes: steps say what changed.
+    forward = planned_steps(plan, method)
+    try:
+        nl.run_steps([(step, actions[step]) for step in forward], steps)
+        nl.run_steps([("verify", actions["verify"])], [])
+    except nl.ReplacementStepFailed as failure:
+        if backup is None:
+            raise DomainSecretError(failure.message) from failure
+        actions.update({
+            "restore": lambda: nl.restore_file(backup),
+            "verify": lambda: result.update(nodes=verify(run, path, expected_secret=plan.state.secret)),
+        })
+        restored = ("The previous secret (fingerprint %s) was restored to %s (same bytes, owner, group and"
+                    " mode) and every online node has it again" % (plan.state.fingerprint, path))
+        message, done = nl.recover(failure, backup, recovery_steps(failure.step, backup, path), actions,
+                                   restored, [["gnt-cluster", "redist-conf"]])
+        steps.extend(done)
+        raise DomainSecretError(message) from failure
+    return result

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""What modules that run on a Ganeti node share: ssconf, files, commands. Internal use only.
+"""What modules that run on a Ganeti node share: ssconf, files, backups, commands. Internal use only.
 
 Plain Python, no Ansible imports. Commands run through a callable
 ``run(argv, data=None) -> (rc, stdout, stderr)``, such as
@@ -12,16 +12,32 @@ Plain Python, no Ansible imports. Commands run through a callable
 
 from __future__ import annotations
 
+import collections
+import datetime
 import grp
 import os
 import pwd
+import re
 import socket
 import tempfile
+import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 #: Ganeti's data directory (ssconf files, cluster domain secret).
 DATA_DIR = "/var/lib/ganeti"
+#: Where node-side modules keep a copy of each secret file before they replace it.
+BACKUP_DIR = "/var/lib/ganeti-fleet/backups"
+#: How many backups of one file are kept (the newest).
+BACKUPS_KEPT = 5
+#: Ganeti's daemon control script.
+DAEMON_UTIL = "/usr/lib/ganeti/daemon-util"
+
+_BACKUP_STAMP_RE = re.compile(r"^\.\d{8}T\d{6}\.\d{6}Z$")
+
+#: A backup made by :func:`backup_file`: where it is, which file it copies,
+#: and that file's ``(mode, uid, gid)`` when it was copied.
+Backup = collections.namedtuple("Backup", "path source mode uid gid")
 
 
 def ssconf_text(name, ssconf_dir=DATA_DIR):
@@ -173,3 +189,234 @@ def run_checked(run, argv, what=None, data=None, error=FleetError):
 def redistribute(run, error=FleetError):
     """``gnt-cluster redist-conf``: copy the master's files to every online node."""
     return run_checked(run, ["gnt-cluster", "redist-conf"], "gnt-cluster redist-conf", error=error)
+
+
+# ----------------------------------------------------------------------
+# Backups of the files the modules replace
+
+def backup_argument_spec():
+    """The ``backup_dir`` and ``backups_kept`` options (doc fragment ``ganeti.fleet.backup``)."""
+    return dict(backup_dir=dict(type="path", default=BACKUP_DIR),
+                backups_kept=dict(type="int", default=BACKUPS_KEPT))
+
+
+def check_backup_options(backup_dir, keep):
+    if keep is None or keep < 1:
+        raise FleetError("backups_kept must be at least 1 (got %s): the backup just made is one of them" % keep)
+    if not backup_dir or not os.path.isabs(backup_dir):
+        raise FleetError("backup_dir must be an absolute path (got %r)" % (backup_dir,))
+
+
+def _backup_directory(backup_dir):
+    """Create BACKUP_DIR (0700) when missing; refuse one that others could write to."""
+    try:
+        os.makedirs(os.path.dirname(backup_dir.rstrip("/")) or "/", 0o700, exist_ok=True)
+        os.mkdir(backup_dir, 0o700)
+        os.chmod(backup_dir, 0o700)
+    except FileExistsError:
+        pass
+    stat = os.lstat(backup_dir)
+    if not os.path.isdir(backup_dir) or os.path.islink(backup_dir):
+        raise FleetError("the backup directory %s is not a directory; remove it or choose another backup_dir"
+                         % backup_dir)
+    # A directory others can write to lets them replace or remove backups.
+    if stat.st_uid != os.geteuid() or stat.st_mode & 0o022:
+        raise FleetError("the backup directory %s is owned by uid %d with mode %04o: others could change the"
+                         " backups in it; make it root's and 0700 (chown root: %s; chmod 0700 %s) or choose"
+                         " another backup_dir" % (backup_dir, stat.st_uid, stat.st_mode & 0o7777,
+                                                  backup_dir, backup_dir))
+
+
+def list_backups(backup_dir, name):
+    """Backups of the file NAME (a basename) in BACKUP_DIR, oldest first."""
+    try:
+        entries = os.listdir(backup_dir)
+    except FileNotFoundError:
+        return []
+    found = [entry for entry in entries
+             if entry.startswith(name + ".") and _BACKUP_STAMP_RE.match(entry[len(name):])]
+    return [os.path.join(backup_dir, entry) for entry in sorted(found)]
+
+
+def prune_backups(backup_dir, name, keep, protect=None):
+    """Remove the backups of NAME beyond the newest KEEP, never PROTECT; return the removed paths."""
+    backups = [path for path in list_backups(backup_dir, name) if path != protect]
+    room = keep - (1 if protect else 0)
+    removed = backups[:max(len(backups) - room, 0)]
+    for path in removed:
+        os.unlink(path)
+    return removed
+
+
+def _backup_name(name, now):
+    return "%s.%sZ" % (name, now.strftime("%Y%m%dT%H%M%S.%f"))
+
+
+def backup_file(path, backup_dir=BACKUP_DIR, keep=BACKUPS_KEPT, now=None):
+    """Copy PATH's current bytes to ``BACKUP_DIR/<name>.<UTC time>Z``; a :data:`Backup`, or None.
+
+    None when PATH does not exist (there is nothing to go back to). The
+    copy is created 0600 (``O_EXCL``, so the umask never widens it and no
+    existing file or link is followed), owned by root, and synced to disk
+    before PATH may change. Then only the newest KEEP backups of that name
+    stay. Raises :class:`~errors.FleetError` when no backup can be made.
+    """
+    check_backup_options(backup_dir, keep)
+    name = os.path.basename(path)
+    try:
+        stat = os.stat(path)
+        data = read_bytes(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FleetError("cannot read %s to back it up: %s; nothing was changed" % (path, exc)) from exc
+    if data is None:
+        return None
+    try:
+        _backup_directory(backup_dir)
+        when = now or datetime.datetime.now(datetime.timezone.utc)
+        for _attempt in range(100):
+            target = os.path.join(backup_dir, _backup_name(name, when))
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                break
+            except FileExistsError:
+                when += datetime.timedelta(microseconds=1)
+        else:  # pragma: no cover - a hundred backups within the same microseconds
+            raise FileExistsError(target)
+        try:
+            os.fchmod(fd, 0o600)
+            if os.geteuid() == 0:
+                os.fchown(fd, 0, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(target)
+            raise
+        os.close(fd)
+        _fsync_directory(backup_dir)
+        prune_backups(backup_dir, name, keep, protect=target)
+    except OSError as exc:
+        raise FleetError("cannot back up %s into %s: %s; nothing was changed (fix the directory or choose"
+                         " another backup_dir)" % (path, backup_dir, exc)) from exc
+    return Backup(target, path, stat.st_mode & 0o7777, stat.st_uid, stat.st_gid)
+
+
+def _fsync_directory(directory):
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def restore_file(backup):
+    """Put BACKUP back in place of its file, atomically, with the file's former mode and ownership."""
+    try:
+        data = read_bytes(backup.path)
+        if data is None:
+            raise FileNotFoundError("backup %s is gone" % backup.path)
+        atomic_write(backup.source, data, backup.mode, backup.uid, backup.gid)
+        if read_bytes(backup.source) != data:
+            raise OSError("%s does not hold the backup's bytes after the restore" % backup.source)
+    except OSError as exc:
+        raise FleetError("cannot restore %s from %s: %s" % (backup.source, backup.path, exc)) from exc
+
+
+def _owner_name(uid, gid):
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return user, group
+
+
+def restore_commands(backup, then=()):
+    """The shell commands that restore BACKUP by hand, followed by THEN (commands as argv lists)."""
+    user, group = _owner_name(backup.uid, backup.gid)
+    commands = ["install -m %04o -o %s -g %s %s %s" % (backup.mode, user, group, backup.path, backup.source)]
+    commands.extend(" ".join(argv) for argv in then)
+    return commands
+
+
+# ----------------------------------------------------------------------
+# Replacing a live file: the steps after the write, and the way back
+
+class ReplacementStepFailed(FleetError):
+    """A step after a file was replaced failed; STEP names it."""
+
+    def __init__(self, step, message, **details):
+        super().__init__(message, **details)
+        self.step = step
+
+
+def run_steps(steps, done):
+    """Run STEPS, ``[(name, callable)]``, in order, appending each name to DONE once it worked.
+
+    Raises :class:`ReplacementStepFailed` for the first that fails, with the cause: a
+    :class:`~errors.FleetError` message (which names what failed), or an OS
+    error after the step's name.
+    """
+    for name, action in steps:
+        try:
+            action()
+        except FleetError as exc:
+            raise ReplacementStepFailed(name, exc.message) from exc
+        except OSError as exc:
+            raise ReplacementStepFailed(name, "%s: %s" % (name, exc)) from exc
+        done.append(name)
+
+
+def recovery_plan(failed_step, plans):
+    """The recovery steps for a failure at FAILED_STEP, from PLANS ``{step: (recovery steps)}``.
+
+    A step without an entry needs none (nothing was changed before it).
+    """
+    return tuple(plans.get(failed_step, ()))
+
+
+def recover(failure, backup, plan, actions, restored, then=()):
+    """After FAILURE (a :class:`ReplacementStepFailed`), run the recovery steps PLAN; return the message to fail with.
+
+    ACTIONS maps each step of PLAN to a callable. When every recovery step
+    worked the message names what failed and says RESTORED (what is back
+    and in use again); otherwise it also names the recovery step that
+    failed, where BACKUP is and the commands (the copy, then THEN) that
+    finish the restore by hand. Returns ``(message, recovery steps done)``.
+    """
+    done = []
+    first = failure.message.rstrip(".")
+    if not plan:
+        return first + "; nothing had been changed", done
+    if backup is None:
+        return (first + "; there is nothing to go back to (the file did not exist or held nothing usable"
+                " before), so the new one stays in place"), done
+    try:
+        run_steps([(step, actions[step]) for step in plan], done)
+    except ReplacementStepFailed as again:
+        return ("%s. Restoring the previous file failed too, at %s: %s. The previous file is kept in %s;"
+                " restore it by hand on this node: %s"
+                % (first, again.step, again.message.rstrip("."), backup.path,
+                   "; ".join(restore_commands(backup, then)))), done
+    return "%s. %s (backup %s)" % (first, restored, backup.path), done
+
+
+def restart_daemon(run, daemon, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
+    """``daemon-util stop DAEMON``, then ``start`` again until it works or TIMEOUT seconds passed."""
+    run_checked(run, [DAEMON_UTIL, "stop", daemon], "stopping %s" % daemon)
+    deadline = clock() + timeout
+    while True:
+        rc, out, err = run([DAEMON_UTIL, "start", daemon])
+        if rc == 0:
+            return
+        if clock() + interval > deadline:
+            raise FleetError("starting %s failed (rc=%s), retried for %s s: %s"
+                             % (daemon, rc, timeout, (err or out).strip()[-1000:]))
+        sleep(interval)

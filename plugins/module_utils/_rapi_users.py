@@ -46,6 +46,13 @@ def ha1_hash(user, password, realm=RAPI_REALM):
 def validate_user(name, password=None):
     if not name or not _USER_NAME_RE.match(name) or ":" in name:
         raise UsersFileError("a RAPI user name must be printable ASCII without blanks or ':'")
+    if name.startswith("#"):
+        # Ganeti's users file parser skips every line that starts with '#'.
+        raise UsersFileError(
+            "RAPI user %s cannot be managed: its name starts with '#', and Ganeti reads a users file line"
+            " starting with '#' as a comment, so RAPI would never know the user, and this module would add"
+            " its line again on every run and could never remove it; choose a name that does not start"
+            " with '#'" % name)
     if password is not None:
         if not password or any(ch in password for ch in "\r\n") or not password.isascii():
             raise UsersFileError("the RAPI password must be one line of ASCII characters")

@@ -20,8 +20,10 @@ description:
   - The secret is never returned. The result carries RV(fingerprint), an HMAC-SHA256 of a fixed
     label keyed with the secret (truncated to 16 hexadecimal characters), which is the same for
     clusters that share the secret and reveals nothing about it.
+  - Before the master's file is replaced, it is copied to O(backup_dir) (mode 0600, root).
   - With O(method=redistribute) (the default) the master's file is replaced atomically, keeping the
-    existing file's owner, group and mode, then C(gnt-cluster redist-conf) copies it to every online
+    existing file's owner, group and mode (Ganeti's C(gnt-masterd:gnt-masterd), 0640, for a new file, as
+    Ganeti's C(ensure-dirs) sets it), then C(gnt-cluster redist-conf) copies it to every online
     node. No daemon is stopped.
   - With O(method=renew-crypto) the secret is handed to
     C(gnt-cluster renew-crypto -f --cluster-domain-secret=/dev/stdin --new-confd-hmac-key) through a
@@ -30,6 +32,10 @@ description:
     Ganeti 3.0 silently ignores C(--cluster-domain-secret) without it; the result is checked anyway.
   - After any change, every online node's copy is compared with the master's (through
     C(gnt-cluster command)); the module fails if one differs.
+  - When the redistribution or that comparison fails after the master's file was replaced, the previous
+    file is put back from its backup (same bytes, owner, group and mode), redistributed and compared
+    again, and the module fails saying what failed and that the previous secret was restored on every
+    node. If the way back fails too, the message says where the backup is and how to finish by hand.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
@@ -37,13 +43,14 @@ notes:
     written to Ganeti's own file only.
   - Renewing the secret while moves are in flight makes them fail; the secret has no "accept old and
     new" window.
-  - O(method=renew-crypto) leaves Ganeti's own timestamped backups of the previous secret and confd key
-    next to the files (mode 0600, root).
+  - O(method=renew-crypto) also leaves Ganeti's own timestamped backups of the previous secret and confd key
+    next to the files (mode 0600, root); those are never pruned.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
   - ganeti.fleet.node
   - ganeti.fleet.node.master
   - ganeti.fleet.node.secrets
+  - ganeti.fleet.backup
 attributes:
   check_mode:
     support: full
@@ -137,6 +144,9 @@ steps:
   description:
     - What was done, in order; a subset of V(write), V(renew-crypto) and V(redist-conf).
     - In check mode, what would be done.
+    - After a failure, V(restore) (the previous file is back on the master) and the steps of the way back
+      that worked follow, for example V([write, restore, redist-conf, verify]), where V(verify) means every
+      online node holds the previous secret again.
   returned: always
   type: list
   elements: str
@@ -147,6 +157,11 @@ nodes_out_of_sync:
   type: list
   elements: str
   sample: [c1n2.lab]
+backup:
+  description: The copy of the master's previous secret file made before it was replaced (null when it was not).
+  returned: always
+  type: str
+  sample: /var/lib/ganeti-fleet/backups/cluster-domain-secret.20260301T101500.123456Z
 nodes:
   description:
     - Online nodes and whether their copy equals the master's after the task (in check mode, as
@@ -157,6 +172,7 @@ nodes:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _domain_secret as ds
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import backup_argument_spec, check_backup_options
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
 
@@ -166,8 +182,9 @@ def run(module):
     result = module.result
     result.update(cluster_name=module.identity["cluster_name"], master_node=module.identity["master_node"],
                   method=method, generated=False, steps=[], fingerprint=None, previous_fingerprint=None,
-                  nodes_out_of_sync=[], nodes={})
+                  nodes_out_of_sync=[], nodes={}, backup=None)
     module.require_master()
+    check_backup_options(params["backup_dir"], params["backups_kept"])
     state = ds.State(module.run_binary)
     result["previous_fingerprint"] = state.fingerprint
     desired = ds.generate_secret() if generate else params["secret"]
@@ -187,8 +204,7 @@ def run(module):
     elif not plan.changed:
         result["nodes"] = {node: True for node in sorted(state.nodes)}
     else:
-        result["steps"] = ds.apply(plan, module.run_binary, method)
-        result["nodes"] = ds.verify(module.run_binary, expected_secret=plan.desired)
+        ds.change(plan, module.run_binary, result, method, params["backup_dir"], params["backups_kept"])
 
 
 def main():
@@ -197,6 +213,7 @@ def main():
         generate=dict(type="bool", default=False),
         method=dict(type="str", choices=[ds.METHOD_REDISTRIBUTE, ds.METHOD_RENEW_CRYPTO],
                     default=ds.METHOD_REDISTRIBUTE),
+        **backup_argument_spec()
     ), mutually_exclusive=[("secret", "generate")]).run(run)
 
 

@@ -18,8 +18,9 @@ description:
     in hexadecimal; it is never written in clear text and never returned. An existing line is left alone
     when its hash matches and its options are the same, so runs are idempotent. A matching password stored
     in clear text is rewritten hashed.
-  - Every other line of the file (comments, other users) is kept as it is. The file is replaced atomically,
-    keeping its owner, group and mode (Ganeti's C(gnt-rapi:gnt-masterd), 0640, for a new file).
+  - Every other line of the file (comments, other users) is kept as it is. Before every change the file is
+    copied to O(backup_dir) (mode 0600, root); then it is replaced atomically, keeping its owner, group and
+    mode (Ganeti's C(gnt-rapi:gnt-masterd), 0640, for a new file).
   - After a change, C(gnt-cluster redist-conf) copies the file to every online node (used after a master
     failover). The RAPI daemon on the master notices the new file by itself (inotify); no restart.
 author:
@@ -29,11 +30,13 @@ notes:
   - RAPI accepts the new password a moment after the task; M(ganeti.fleet.rapi_access_check) run from the
     controller checks it for real.
   - Ganeti hashes user names and passwords as ASCII; other characters are refused.
+  - A user name starting with C(#) is refused; Ganeti reads such a line of the users file as a comment.
 extends_documentation_fragment:
   - ganeti.fleet.attributes
   - ganeti.fleet.node
   - ganeti.fleet.node.master
   - ganeti.fleet.node.secrets
+  - ganeti.fleet.backup
 attributes:
   diff_mode:
     support: full
@@ -41,7 +44,7 @@ attributes:
       - The diff names the user and its options, never the password or its hash.
 options:
   name:
-    description: The RAPI user name (printable ASCII, no blanks, no C(:)).
+    description: The RAPI user name (printable ASCII, no blanks, no C(:), not starting with C(#)).
     type: str
     required: true
   password:
@@ -126,10 +129,18 @@ steps:
   type: list
   elements: str
   sample: [write, redist-conf]
+backup:
+  description: The copy of the users file made before this change (null when nothing was written or there was no file).
+  returned: always
+  type: str
+  sample: /var/lib/ganeti-fleet/backups/users.20260301T101500.123456Z
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_users as ru
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
+    backup_argument_spec,
+    backup_file,
+    check_backup_options,
     redistribute,
     rewrite_file,
 )
@@ -157,8 +168,9 @@ def diff(name, action, options):
 def run(module):
     params, result = module.params, module.result
     result.update(cluster_name=module.identity["cluster_name"], master_node=module.identity["master_node"],
-                  user=params["name"], action=None, reasons=[], steps=[])
+                  user=params["name"], action=None, reasons=[], steps=[], backup=None)
     module.require_master()
+    check_backup_options(params["backup_dir"], params["backups_kept"])
     path = ru.RAPI_USERS_FILE
     options = [o for o in ru.USER_OPTIONS if o in params["options"]]
     ru.validate_user(params["name"], params["password"] if params["state"] == "present" else None)
@@ -172,6 +184,8 @@ def run(module):
     if module.check_mode:
         result["steps"] = ["write"] + (["redist-conf"] if params["distribute"] else [])
         return
+    backup = backup_file(path, params["backup_dir"], params["backups_kept"])
+    result["backup"] = backup.path if backup else None
     rewrite_file(path, new_content.encode("utf-8"), ru.RAPI_USERS_OWNERSHIP, ru.RAPI_DIR_OWNERSHIP)
     result["steps"].append("write")
     if params["distribute"]:
@@ -187,6 +201,7 @@ def main():
         state=dict(type="str", choices=["present", "absent"], default="present"),
         update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
         distribute=dict(type="bool", default=True),
+        **backup_argument_spec()
     ), required_if=[("state", "present", ("password",))]).run(run)
 
 

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
+import pwd
 import re
 
 import pytest
@@ -185,15 +187,126 @@ def test_new_secret_is_written_atomically_with_the_existing_stat(cluster, tmp_pa
         assert data is None
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="creating a root-owned file needs root")
+def _masterd_ids():
+    try:
+        return pwd.getpwnam("gnt-masterd").pw_uid, grp.getgrnam("gnt-masterd").gr_gid
+    except KeyError:
+        return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _masterd_ids() is None,
+                    reason="giving a file to gnt-masterd needs root and Ganeti's users")
 def test_missing_file_is_created_like_ganeti_does(cluster):
+    # lib/tools/ensure_dirs.py: CLUSTER_DOMAIN_SECRET_FILE, 0640, masterd uid, masterd gid.
+    assert ds.SECRET_FILE_OWNERSHIP == (0o640, "gnt-masterd", "gnt-masterd")
     os.unlink(cluster.path)
     with pytest.raises(ds.DomainSecretError, match="does not hold a usable secret"):
         _plan(cluster)
     plan = _plan(cluster, SECRET_B)
     ds.apply(plan, cluster.run)
     stat = os.stat(cluster.path)
+    assert (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (0o640,) + _masterd_ids()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_an_existing_file_keeps_its_ownership(cluster):
+    os.chown(cluster.path, 0, 0)
+    os.chmod(cluster.path, 0o400)
+    ds.apply(_plan(cluster, SECRET_B), cluster.run)
+    stat = os.stat(cluster.path)
     assert (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (0o400, 0, 0)
+
+
+# --- change: backup, verification, the way back -----------------------------------------
+
+
+def _secret_backups(directory):
+    return node_local.list_backups(str(directory), "cluster-domain-secret")
+
+
+def test_change_backs_up_then_writes_and_verifies(cluster, tmp_path):
+    backups = tmp_path / "backups"
+    before = node_local.read_bytes(cluster.path)
+    result = ds.change(_plan(cluster, SECRET_B), cluster.run, {}, backup_dir=str(backups), keep=2)
+    assert result["steps"] == ["write", "redist-conf"]
+    assert result["nodes"] == {"n1.lab": True, "n2.lab": True}
+    assert _secret_backups(backups) == [result["backup"]]
+    assert node_local.read_bytes(result["backup"]) == before
+    assert os.stat(result["backup"]).st_mode & 0o7777 == 0o600
+    # Nothing to write: no backup.
+    again = ds.change(_plan(cluster, SECRET_B), cluster.run, {}, backup_dir=str(backups), keep=2)
+    assert again["backup"] is None and again["steps"] == []
+    for secret in (SECRET_A, SECRET_B, SECRET_A):
+        ds.change(_plan(cluster, secret), cluster.run, {}, backup_dir=str(backups), keep=2)
+    assert len(_secret_backups(backups)) == 2
+
+
+def test_failed_redistribution_restores_the_previous_secret_everywhere(cluster, tmp_path):
+    before = os.stat(cluster.path)
+    attempts = []
+
+    def run(argv, data=None):
+        if argv == ["gnt-cluster", "redist-conf"]:
+            attempts.append(node_local.read_bytes(cluster.path))
+            if len(attempts) == 1:
+                cluster.nodes["n2.lab"] = node_local.read_bytes(cluster.path)   # half done
+                return 1, "", "Failure: node n1.lab unreachable"
+        return cluster.run(argv, data)
+
+    result = {}
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.change(_plan(cluster, SECRET_B), run, result, backup_dir=str(tmp_path / "b"))
+    message = str(err.value)
+    assert "gnt-cluster redist-conf failed (rc=1): Failure: node n1.lab unreachable" in message
+    assert "previous secret (fingerprint %s) was restored" % ds.fingerprint(SECRET_A) in message
+    assert SECRET_A not in message and SECRET_B not in message
+    assert result["steps"] == ["write", "restore", "redist-conf", "verify"]
+    assert node_local.read_bytes(cluster.path) == ds.file_content(SECRET_A)
+    assert cluster.nodes == {"n1.lab": ds.file_content(SECRET_A), "n2.lab": ds.file_content(SECRET_A)}
+    after = os.stat(cluster.path)
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert attempts[1] == ds.file_content(SECRET_A)     # the second redist-conf sent the old secret
+
+
+def test_failed_verification_whose_way_back_fails_says_how_to_finish(cluster, tmp_path):
+    def run(argv, data=None):
+        if argv == ["gnt-cluster", "redist-conf"]:
+            return 0, "", ""                               # claims success, copies nothing
+        return cluster.run(argv, data)
+
+    result = {}
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.change(_plan(cluster, SECRET_B), run, result, backup_dir=str(tmp_path / "b"))
+    message = str(err.value)
+    # The way back restored the master's file; the nodes still hold the old copy, so the
+    # verification after the restore passes.
+    assert result["steps"] == ["write", "redist-conf", "restore", "redist-conf", "verify"]
+    assert message.startswith("the cluster domain secret differs from the master's on: n2.lab. The previous")
+    assert node_local.read_bytes(cluster.path) == ds.file_content(SECRET_A)
+
+    def broken(argv, data=None):
+        if argv == ["gnt-cluster", "redist-conf"]:
+            return 1, "", "Cannot communicate with the master daemon"
+        return cluster.run(argv, data)
+
+    result = {}
+    with pytest.raises(ds.DomainSecretError) as err:
+        ds.change(_plan(cluster, SECRET_B), broken, result, backup_dir=str(tmp_path / "b"))
+    message = str(err.value)
+    assert result["steps"] == ["write", "restore"]
+    assert "Restoring the previous file failed too, at redist-conf" in message
+    assert "kept in %s" % result["backup"] in message
+    assert "install -m 0640 -o " in message and "gnt-cluster redist-conf" in message
+    assert node_local.read_bytes(cluster.path) == ds.file_content(SECRET_A)
+
+
+def test_a_renew_crypto_that_changed_nothing_needs_no_restore(cluster, tmp_path):
+    cluster.renew_works = False
+    result = {}
+    with pytest.raises(ds.DomainSecretError, match="does not hold the new secret") as err:
+        ds.change(_plan(cluster, SECRET_B), cluster.run, result, ds.METHOD_RENEW_CRYPTO, str(tmp_path / "b"))
+    assert "nothing had been changed" in str(err.value)
+    assert result["steps"] == [] and result["backup"]
 
 
 def test_renew_crypto_gets_the_secret_through_stdin(cluster):

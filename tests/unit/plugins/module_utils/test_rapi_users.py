@@ -60,3 +60,20 @@ def test_validate_user():
             ru.validate_user(bad)
     with pytest.raises(ru.UsersFileError):
         ru.validate_user("mover", "two\nlines")
+
+
+@pytest.mark.parametrize("name", ["#admin", "#", "##x"])
+def test_a_name_ganeti_reads_as_a_comment_is_refused(name):
+    with pytest.raises(ru.UsersFileError) as err:
+        ru.validate_user(name, "pw")
+    message = str(err.value)
+    assert "RAPI user %s " % name in message
+    assert "as a comment" in message and "choose a name that does not start with '#'" in message
+    assert "pw" not in message.replace("password", "")
+    # Why: such a line is invisible to the parser, so a plan would add it on every run.
+    content = ru.plan_users_file(None, name, "pw", ["write"])[0]
+    assert ru.parse_users_line(content.splitlines()[0]) is None
+
+
+def test_a_hash_inside_a_name_is_fine():
+    ru.validate_user("ad#min", "pw")
