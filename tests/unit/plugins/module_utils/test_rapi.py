@@ -631,3 +631,40 @@ def test_password_never_in_error_messages(rapi, fake_rapi, certs, free_port):
         messages.append(repr(client))
     for text in messages:
         assert PASSWORD not in text
+
+
+class RecordingClient(RapiClient):
+    """Records the paths of the requests the typed calls make, without sending any."""
+
+    def __init__(self):
+        super().__init__("https://c1.example.org")
+        self.paths = []
+
+    def request(self, method, path, query=None, body=None, timeout=None, retry=None):
+        self.paths.append(path)
+        return 1 if method != "GET" else {}
+
+
+def test_every_typed_call_quotes_the_object_name():
+    """A name with '/', '?', '#' or a blank cannot reach another RAPI path."""
+    name = "a/b?c#d e"
+    quoted = "a%2Fb%3Fc%23d%20e"
+    client = RecordingClient()
+    calls = [
+        lambda: client.get_instance(name, missing_ok=True), lambda: client.remove_instance(name),
+        lambda: client.shutdown_instance(name), lambda: client.startup_instance(name),
+        lambda: client.rename_instance(name, "x"), lambda: client.query_instance(name),
+        lambda: client.prepare_export(name), lambda: client.export_instance(name, {}),
+        lambda: client.migrate_instance(name, {}), lambda: client.failover_instance(name, {}),
+        lambda: client.set_node_role(name, "regular"), lambda: client.modify_node(name, {}),
+        lambda: client.evacuate_node(name, {}), lambda: client.get_tags("instance", name),
+        lambda: client.add_tags("node", name, ["t"]), lambda: client.remove_tags("group", name, ["t"]),
+    ]
+    for call in calls:
+        try:
+            call()
+        except (RapiError, TypeError, KeyError):
+            pass            # the fake answers are not what the call expects: only the path matters here
+    assert len(client.paths) >= len(calls)
+    for path in client.paths:
+        assert name not in path and quoted in path, path
