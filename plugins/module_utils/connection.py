@@ -110,4 +110,3 @@ def connection_suboptions(env_prefix):
             option["fallback"] = (env_fallback, names)
         spec[key] = option
     return spec
-

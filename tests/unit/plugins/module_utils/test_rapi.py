@@ -360,10 +360,10 @@ def test_timeout_must_be_positive(timeout):
 
 def test_plain_http_is_refused_unless_allowed():
     with pytest.raises(RapiError) as err:
-        RapiClient("http://c1.example.org:5080", user="u", password="p")
+        RapiClient("http://c1.example.org:5080", user="u", password="pw-4711")
     assert err.value.kind == "config"
     assert "plain HTTP" in str(err.value) and "allow_plain_http=true" in str(err.value)
-    assert "p" not in str(err.value).split("RAPI URL ")[0]
+    assert "pw-4711" not in str(err.value)
     client = RapiClient.from_options({"rapi_url": "http://c1.example.org", "allow_plain_http": True})
     assert client.url == "http://c1.example.org:5080"
 
