@@ -23,6 +23,9 @@ description:
     mode (Ganeti's C(gnt-rapi:gnt-masterd), 0640, for a new file).
   - After a change, C(gnt-cluster redist-conf) copies the file to every online node (used after a master
     failover). The RAPI daemon on the master notices the new file by itself (inotify); no restart.
+  - When C(gnt-cluster redist-conf) fails, the previous file is put back from its backup and redistributed, so
+    that the master and the nodes agree again and the next run makes the change again; the task fails saying
+    so.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 notes:
@@ -124,7 +127,9 @@ reasons:
   elements: str
   sample: ["user mover created"]
 steps:
-  description: What was done, in order; a subset of V(write) and V(redist-conf).
+  description:
+    - What was done, in order; a subset of V(write) and V(redist-conf).
+    - After a failed V(redist-conf), V(restore) and V(redist-conf) follow when the previous file was put back.
   returned: always
   type: list
   elements: str
@@ -138,14 +143,23 @@ backup:
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_users as ru
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import (
+    ReplacementStepFailed,
     backup_argument_spec,
     backup_file,
     check_backup_options,
+    recover,
+    recovery_plan,
     redistribute,
+    restore_file,
     rewrite_file,
+    run_steps,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
+
+#: The way back after a failed step: RAPI already reads the new file on the master, and the nodes
+#: must not keep another one (a later master failover would bring it back).
+RECOVERY = {"redist-conf": ("restore", "redist-conf")}
 
 
 def read_users(path):
@@ -186,11 +200,21 @@ def run(module):
         return
     backup = backup_file(path, params["backup_dir"], params["backups_kept"])
     result["backup"] = backup.path if backup else None
-    rewrite_file(path, new_content.encode("utf-8"), ru.RAPI_USERS_OWNERSHIP, ru.RAPI_DIR_OWNERSHIP)
-    result["steps"].append("write")
+    steps = [("write", lambda: rewrite_file(path, new_content.encode("utf-8"), ru.RAPI_USERS_OWNERSHIP,
+                                            ru.RAPI_DIR_OWNERSHIP))]
     if params["distribute"]:
-        redistribute(module.run_binary)
-        result["steps"].append("redist-conf")
+        steps.append(("redist-conf", lambda: redistribute(module.run_binary)))
+    try:
+        run_steps(steps, result["steps"])
+    except ReplacementStepFailed as failure:
+        plan = recovery_plan(failure.step, RECOVERY)
+        message, done = recover(failure, backup, plan,
+                                {"restore": lambda: restore_file(backup),
+                                 "redist-conf": lambda: redistribute(module.run_binary)},
+                                "The previous users file was restored and redistributed; the next run makes"
+                                " the change again", [["gnt-cluster", "redist-conf"]])
+        result["steps"].extend(done)
+        raise FleetError(message) from failure
 
 
 def main():

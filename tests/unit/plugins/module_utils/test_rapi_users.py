@@ -12,6 +12,7 @@ import hashlib
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _rapi_users as ru
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 
 def test_ha1_is_ganetis_form():
@@ -77,3 +78,55 @@ def test_a_name_ganeti_reads_as_a_comment_is_refused(name):
 
 def test_a_hash_inside_a_name_is_fine():
     ru.validate_user("ad#min", "pw")
+
+
+class FakeMaster:
+    """What ``rapi_user.run`` uses of its module, on a master whose redist-conf fails FAILURES times."""
+
+    check_mode = False
+    _diff = False
+    identity = {"cluster_name": "c1.example.org", "master_node": "n1.example.org"}
+
+    def __init__(self, backup_dir, failures):
+        self.params = dict(name="mover", password="pw-1", options=["write"], state="present",
+                           update_password="always", distribute=True, backup_dir=str(backup_dir), backups_kept=5)
+        self.result = dict(changed=False)
+        self.failures = failures
+        self.commands = []
+
+    def require_master(self):
+        return self.identity
+
+    def run_binary(self, argv, data=None):
+        self.commands.append(argv)
+        if argv[:2] == ["gnt-cluster", "redist-conf"] and self.failures:
+            self.failures -= 1
+            return 1, "", "node n2.example.org: connection refused"
+        return 0, "", ""
+
+
+def test_a_failed_redistribution_puts_the_previous_users_file_back(tmp_path, monkeypatch):
+    """The master and the nodes agree again, the task fails saying so, and the next run makes the change."""
+    from ansible_collections.ganeti.fleet.plugins.modules import rapi_user
+
+    users = tmp_path / "users"
+    original = b"# users\nfleet {HA1}00112233445566778899aabbccddeeff write\n"
+    users.write_bytes(original)
+    users.chmod(0o640)
+    monkeypatch.setattr(ru, "RAPI_USERS_FILE", str(users))
+    module = FakeMaster(tmp_path / "backups", failures=1)
+    with pytest.raises(FleetError) as err:
+        rapi_user.run(module)
+    message = str(err.value)
+    assert message.startswith("gnt-cluster redist-conf failed (rc=1): node n2.example.org: connection refused.")
+    assert "The previous users file was restored and redistributed" in message
+    assert users.read_bytes() == original and users.stat().st_mode & 0o777 == 0o640
+    assert module.result["steps"] == ["write", "restore", "redist-conf"]
+    assert module.result["changed"] is True
+    (backup,) = list((tmp_path / "backups").iterdir())
+    assert backup.read_bytes() == original and backup.stat().st_mode & 0o777 == 0o600
+    # The next run, with redist-conf working, makes the change.
+    again = FakeMaster(tmp_path / "backups", failures=0)
+    rapi_user.run(again)
+    assert again.result["steps"] == ["write", "redist-conf"]
+    assert "mover %s write" % ru.ha1_hash("mover", "pw-1") in users.read_text().splitlines()
