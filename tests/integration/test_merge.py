@@ -5,15 +5,24 @@ The module starts from a freshly built three-cluster lab and leaves the
 default lab behind (fixture ``three_clusters``). It first makes the three
 clusters ready for moves with playbooks/move_readiness.yml and nothing but
 its documented required variables (each cluster's own RAPI password, from the
-inventory) and a probe instance, and moves an instance with what it set up.
+inventory) and a probe instance: the role re-issues the certificate of c3, which has one of the
+ganeti.fleet 0.1.0 profile (a CA), and the instance moves with what the role set up.
 """
 
+import datetime
 import hashlib
+import ipaddress
 import json
 import os
 import re
+import shutil
+import ssl
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleetlab import helpers
 from fleettest import REPO, connection, inventory_without, run_playbook
@@ -52,6 +61,48 @@ def changed(result):
     return sum(host["changed"] for host in result.stats().values())
 
 
+def old_profile_pem(name, ip):
+    """Key and certificate as ganeti.fleet 0.1.0 issued them: a CA (CA:TRUE, keyCertSign) for the cluster."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1825))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name),
+                                                        x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .add_extension(ski, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem + cert.public_bytes(serialization.Encoding.PEM), cert
+
+
+def install_rapi_pem(lab, cluster, pem):
+    """Put PEM into the cluster's rapi.pem (Ganeti's owner and mode kept), on every node, and restart RAPI."""
+    master = lab.cluster(cluster)["master"]
+    path = os.path.join(lab.lab_dir, "nodes", master, "var-lib-ganeti", "rapi.pem")
+    with open(path, "r+b") as handle:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(pem)
+    lab.gnt(cluster, "gnt-cluster", "redist-conf")
+    lab.exec(master, ["/usr/lib/ganeti/daemon-util", "stop", "ganeti-rapi"])
+    lab.exec(master, ["/usr/lib/ganeti/daemon-util", "start", "ganeti-rapi"])
+
+
+def served_certificate(lab, cluster):
+    der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((lab.cluster(cluster)["master_ip"], 5080)))
+    return x509.load_der_x509_certificate(der)
+
+
 def report_of(result):
     return next(iter(result.task_results("Report the readiness of the clusters").values()))["msg"]
 
@@ -70,6 +121,10 @@ def test_move_readiness_with_its_defaults_makes_three_clusters_ready(three_clust
     env = {"HOME": str(home)}
     ca_dir = home / ".ganeti-fleet" / "rapi-ca"
     digest = helpers.create_instance(lab, "c1", PROBE, size_mib=16)
+    # c3 still has a certificate of the 0.1.0 profile: its key could sign certificates for c1 and c2.
+    old_pem, old_cert = old_profile_pem(names["c3"], lab.cluster("c3")["master_ip"])
+    install_rapi_pem(lab, "c3", old_pem)
+    assert served_certificate(lab, "c3") == old_cert
 
     # One password for all clusters is refused before anything changes.
     shared = run_playbook(READINESS, inventory=inventory, env=env, extra_vars={"ganeti_rapi_password": "same"})
@@ -85,6 +140,19 @@ def test_move_readiness_with_its_defaults_makes_three_clusters_ready(three_clust
     assert report["rapi_access"] == {names[c]: True for c in names}, report
     assert report["ca_files"] == {names[c]: "~/.ganeti-fleet/rapi-ca/%s.pem" % names[c] for c in names}
     assert sorted(os.listdir(ca_dir)) == sorted(n + ".pem" for n in names.values())
+    # The 0.1.0 certificate was re-issued, as a change, and c3 now serves an end-entity certificate,
+    # the one its CA file holds; the other clusters' certificates were left alone.
+    assert any(item.startswith("RAPI certificate re-issued to %s (issued by ganeti.fleet 0.1.0 as a CA" % names["c3"])
+               for item in report["changed"][names["c3"]]), report
+    served = served_certificate(lab, "c3")
+    assert served != old_cert
+    assert served.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    with open(ca_dir / (names["c3"] + ".pem"), "rb") as handle:
+        assert x509.load_pem_x509_certificates(handle.read()) == [served]
+    # The lab's own CA file for c3 (its inventory's ganeti_rapi_ca_path) follows, for the merge tests.
+    shutil.copyfile(ca_dir / (names["c3"] + ".pem"), lab.cluster("c3")["ca_file"])
+    for cluster in ("c1", "c2"):
+        assert not any("re-issued" in item for item in report["changed"][names[cluster]]), report
     for cluster, name in names.items():
         assert any(item.startswith("RAPI user ganeti-fleet created") for item in report["changed"][name]), report
         expected = "{HA1}" + hashlib.md5(("ganeti-fleet:Ganeti Remote API:%s" % passwords[cluster]).encode()).hexdigest()
