@@ -12,13 +12,15 @@ from nodes, NICs and groups, and the configuration daemon (wconfd) owns the
 file while it runs.
 
 No Ansible imports. Everything here works on parsed JSON
-(dicts) and never touches a file, except :func:`load` and :func:`dump`.
+(dicts) and never touches a file, except :func:`load`, :func:`dump` and
+:func:`refuse_own_file` (which compares paths).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
@@ -89,6 +91,65 @@ def dump(config):
 
 def cluster_name(config):
     return config["cluster"]["cluster_name"]
+
+
+def cluster_uuid(config):
+    return config["cluster"].get("uuid")
+
+
+def refuse_own_file(config_file, sources, target_name):
+    """Refuse SOURCES (paths) that are CONFIG_FILE itself, or one file given twice.
+
+    Raises :class:`MergeRefused` naming each such path. A path that cannot be
+    compared (missing) is left to :func:`load`, which names it.
+    """
+    problems = []
+    for index, path in enumerate(sources):
+        if _same_file(path, config_file):
+            problems.append("source %s is the target's own configuration file %s: a cluster cannot be merged"
+                            " into itself; remove it from sources" % (path, config_file))
+        for earlier in sources[:index]:
+            if _same_file(path, earlier):
+                problems.append("source %s is given twice (also as %s); list each merged cluster's"
+                                " configuration once" % (path, earlier))
+                break
+    if problems:
+        raise MergeRefused(target_name, problems)
+
+
+def _same_file(left, right):
+    try:
+        return os.path.samefile(left, right)
+    except OSError:
+        return os.path.realpath(left) == os.path.realpath(right)
+
+
+def identity_problems(target, sources):
+    """Sources that are the target cluster itself, or one cluster given twice (list of problems).
+
+    A cluster is its UUID (``cluster.uuid``, kept for the cluster's life)
+    and its name; a copy of the target's configuration has both, and would
+    otherwise pass as already merged because its objects share the target's
+    UUIDs.
+    """
+    problems, seen = [], {}
+    tname, tuuid = cluster_name(target), cluster_uuid(target)
+    for source in sources:
+        sname, suuid = cluster_name(source), cluster_uuid(source)
+        if sname == tname or (suuid and suuid == tuuid):
+            problems.append("cluster %s (UUID %s) is the target itself (%s, UUID %s): a cluster cannot be merged"
+                            " into itself; remove its configuration from the sources"
+                            % (sname, suuid, tname, tuuid))
+            continue
+        for key in (("name", sname), ("uuid", suuid)):
+            if key[1] and key in seen:
+                problems.append("cluster %s is given twice (as %s and %s); list each merged cluster once"
+                                % (sname, seen[key], sname))
+                break
+        seen[("name", sname)] = sname
+        if suuid:
+            seen[("uuid", suuid)] = sname
+    return problems
 
 
 def short_name(name):
@@ -170,8 +231,6 @@ def compare_clusters(target, source, parameter_policy="strict"):
         problems.append("cluster %s has configuration version %s, the target %s has %s: both must run"
                         " the same Ganeti version; upgrade one of them first"
                         % (sname, source.get("version"), tcl["cluster_name"], target.get("version")))
-    if tcl.get("uuid") == scl.get("uuid") or tcl["cluster_name"] == sname:
-        problems.append("cluster %s is the target itself; remove it from the sources" % sname)
     used = _top_templates(source)
     missing = sorted(used - set(tcl.get("enabled_disk_templates", [])))
     if missing:
@@ -456,8 +515,12 @@ def merge(target, sources, group_policy="error", parameter_policy="strict", grou
     group_maps = group_maps or [None] * len(sources)
     now = time.time() if now is None else now
     report = {"target": cluster_name(target), "sources": [], "already_merged": [],
-              "warnings": [], "nodes_added": [], "instances_added": []}
-    problems = []
+              "merge_warnings": [], "nodes_added": [], "instances_added": []}
+    # Before merge_status: the target's own configuration shares every UUID
+    # with it and would be taken for an already merged source.
+    problems = identity_problems(target, sources)
+    if problems:
+        raise MergeRefused(cluster_name(target), problems)
     todo = []
     seen = {"nodes": {}, "instances": {}, "networks": {}, "nodegroups": {}}
     for index, source in enumerate(sources):
@@ -475,7 +538,7 @@ def merge(target, sources, group_policy="error", parameter_policy="strict", grou
         cluster_problems, warnings = compare_clusters(target, source, parameter_policy)
         mapping, group_problems = group_map_for(target, source, group_policy, group_maps[index])
         problems += cluster_problems + group_problems
-        report["warnings"] += warnings
+        report["merge_warnings"] += warnings
         if not group_problems:
             problems += check_clashes(target, source, mapping)
         for kind, label in (("nodes", "node"), ("instances", "instance"), ("networks", "network")):

@@ -30,6 +30,10 @@ description:
     resolve (node, instance or network names, MAC addresses, node IP addresses, UUIDs, storage
     directories, enabled hypervisors, disk templates, running instances, job filters, versions),
     and names every clash with its fix.
+  - It refuses, changing nothing, a source that is the target itself, that is the target's own
+    O(config_file) (the same file, whatever the path) or a configuration of the same cluster (the same
+    cluster name or the same cluster UUID, C(cluster.uuid) in C(config.data)), such as a copy of it. It
+    also refuses one file or one cluster given twice.
   - Idempotent. Objects are recognised by UUID, so a source that is already merged is reported in
     RV(already_merged) and not written again.
 author:
@@ -80,7 +84,7 @@ options:
   parameter_policy:
     description:
       - Cluster parameters that differ (defaults of instances and nodes, policies) are refused
-        (V(strict)) or reported in RV(warnings) (V(warn)). Some are always refused (enabled
+        (V(strict)) or reported in RV(merge_warnings) (V(warn)). Some are always refused (enabled
         hypervisors, storage directories, volume group, primary IP family, SSH key type).
     type: str
     choices: [strict, warn]
@@ -96,14 +100,14 @@ EXAMPLES = r"""
 - name: Merge the fetched configurations of c2 and c3 (master daemons stopped)
   ganeti.fleet.cluster_config_merge:
     sources:
-      - /root/ganeti-fleet/merge/source-c2.lab.config.data
-      - /root/ganeti-fleet/merge/source-c3.lab.config.data
+      - /var/lib/ganeti-fleet/merge/source-c2.lab.config.data
+      - /var/lib/ganeti-fleet/merge/source-c3.lab.config.data
     group_policy: rename
   register: merge
 
 - name: Only check that the configurations can be merged
   ganeti.fleet.cluster_config_merge:
-    sources: [/root/ganeti-fleet/merge/source-c2.lab.config.data]
+    sources: [/var/lib/ganeti-fleet/merge/source-c2.lab.config.data]
   check_mode: true
 """
 
@@ -171,8 +175,10 @@ nodes_to_readd:
   type: list
   elements: str
   sample: [c2n1.lab, c2n2.lab]
-warnings:
-  description: Differences that were accepted (parameter policy warn, informational parameters).
+merge_warnings:
+  description:
+    - Differences that were accepted (parameter policy warn, informational parameters). Named so, not
+      C(warnings), which Ansible reserves for its own warnings.
   returned: always
   type: list
   elements: str
@@ -235,13 +241,15 @@ def load_configs(params):
 
 def run(module):
     params, result = module.params, module.result
-    result.update(target=None, merged=[], already_merged=[], nodes_to_readd=[], warnings=[], problems=[])
+    result.update(target=None, merged=[], already_merged=[], nodes_to_readd=[], merge_warnings=[], problems=[])
     target, sources = load_configs(params)
     result["target"] = cm.cluster_name(target)
+    cm.refuse_own_file(params["config_file"], params["sources"], result["target"])
     merged, report = cm.merge(target, sources, group_policy=params["group_policy"],
                               parameter_policy=params["parameter_policy"], group_maps=params["group_maps"])
     source_nodes = [name for source in sources for name in cm.source_summary(source)["online_nodes"]]
-    result.update(merged=report["sources"], already_merged=report["already_merged"], warnings=report["warnings"],
+    result.update(merged=report["sources"], already_merged=report["already_merged"],
+                  merge_warnings=report["merge_warnings"],
                   nodes_to_readd=cm.offline_nodes_of(target if merged is None else merged, source_nodes))
     if merged is None:
         return

@@ -6,11 +6,14 @@ disk files, become nodes of c1, through playbooks/merge_clusters.yml.
 
 import json
 import os
+import stat
 import threading
 import time
+import types
 
 import pytest
 import requests
+import yaml
 
 import fleetlab
 from fleetlab import helpers
@@ -18,11 +21,28 @@ from fleettest import REPO, rapi_options, rebuild_lab, run_playbook
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "merge_clusters.yml")
 TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
-STATE_DIR = "/root/ganeti-fleet/merge"
+with open(os.path.join(REPO, "roles", "cluster_merge", "defaults", "main.yml"), encoding="utf-8") as _defaults:
+    # The role's documented default, as a user gets it.
+    STATE_DIR = yaml.safe_load(_defaults)["cluster_merge_state_dir"]
 EXTRA_VARS = {"cluster_merge_strategy": "in_place",
               "cluster_merge_target": "c1n1.lab", "cluster_merge_sources": ["c2n1.lab", "c3n1.lab"],
-              "cluster_merge_group_policy": "rename", "cluster_merge_state_dir": STATE_DIR,
+              "cluster_merge_group_policy": "rename",
               "cluster_merge_verify_ignore_errors": ["ENODESETUP"]}
+NODES = ("c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab")
+
+# What a merge of c2 and c3 into c1 leaves in STATE_DIR on each node, as
+# docs/merge-in-place.md ("Files, modes and cleanup") lists it, and what the
+# cleanup keeps of it. c1n2, a node of the target, gets nothing.
+WRITTEN = {
+    "c1n1.lab": {"state.json.done", "target-config.data.backup", "source-c2.lab.config.data",
+                 "source-c3.lab.config.data"},
+    "c2n1.lab": {"config.data.backup", "var-lib-ganeti.tar.gz"},
+    "c3n1.lab": {"config.data.backup", "var-lib-ganeti.tar.gz"},
+    "c2n2.lab": {"var-lib-ganeti.tar.gz"},
+    "c3n2.lab": {"var-lib-ganeti.tar.gz"},
+}
+KEPT = {"c1n1.lab": {"state.json.done"}, "c2n1.lab": set(), "c3n1.lab": set(), "c2n2.lab": set(),
+        "c3n2.lab": set()}
 
 # name: (cluster, node, template, running)
 INSTANCES = {
@@ -68,11 +88,36 @@ def verify_clean(lab, master):
     return output
 
 
-def merge(lab, **extra):
+def merge(lab, env=None, **extra):
     variables = dict(EXTRA_VARS, **extra)
     started = time.monotonic()
-    result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=variables)
+    result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=variables, env=env)
     return result, time.monotonic() - started
+
+
+def state_dir_listing(lab, host, path=STATE_DIR):
+    """{relative path: (type, mode)} of everything in PATH on HOST ("." is PATH itself); {} when absent."""
+    out = lab.exec(host, ["sh", "-c", 'if [ -e "$1" ]; then find "$1" -printf "%m %y %P\\n"; fi', "-", path]).stdout
+    found = {}
+    for line in out.splitlines():
+        mode, kind, rel = line.split(" ", 2)
+        found[rel or "."] = (kind, int(mode, 8))
+    return found
+
+
+def open_entries(listing):
+    """Entries of a listing that the group or others may use (anything but 0600 files and 0700 directories)."""
+    return {rel: "%s %04o" % (kind, mode) for rel, (kind, mode) in listing.items() if mode & 0o077}
+
+
+def controller_listing(root):
+    """The same listing of a directory of the controller (the machine the playbook runs on)."""
+    found = {}
+    for base, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(base, name)
+            found[os.path.relpath(path, root)] = ("f", stat.S_IMODE(os.lstat(path).st_mode))
+    return found
 
 
 def every_cluster(lab):
@@ -82,7 +127,8 @@ def every_cluster(lab):
 
 
 @pytest.fixture(scope="module")
-def merged(three_clusters):
+def merged(three_clusters, tmp_path_factory):
+    """c2 and c3 merged into c1 keeping the backups (cluster_merge_cleanup: false), then the cleanup run."""
     lab = three_clusters  # freshly rebuilt for this module
     before = populate(lab)
     unchanged = every_cluster(lab)
@@ -90,9 +136,20 @@ def merged(three_clusters):
     assert checked.rc == 0, checked.output
     assert all(stats["changed"] == 0 for stats in checked.stats().values()), checked.stats()
     assert every_cluster(lab) == unchanged
-    result, seconds = merge(lab)
-    print("\n[in_place] merge of c2 and c3 into c1: %.1f s" % seconds)
-    return lab, before, result
+    # Ansible's own temporary files on the controller (the configurations
+    # handed to the target master pass through them) go to a directory the
+    # test can walk afterwards.
+    controller_tmp = str(tmp_path_factory.mktemp("controller-tmp"))
+    result, seconds = merge(lab, env={"ANSIBLE_LOCAL_TEMP": controller_tmp}, cluster_merge_cleanup=False)
+    print("\n[in_place] merge of c2 and c3 into c1 (backups kept): %.1f s" % seconds)
+    written = {host: state_dir_listing(lab, host) for host in NODES}
+    controller = {"tmp": controller_listing(controller_tmp), "state_dir": controller_listing(STATE_DIR)}
+    archive = lab.exec("c3n2.lab", ["tar", "-tzf", STATE_DIR + "/var-lib-ganeti.tar.gz"]).stdout.split()
+    cleanup, seconds = merge(lab)
+    print("\n[in_place] later run with the cleanup: %.1f s" % seconds)
+    kept = {host: state_dir_listing(lab, host) for host in NODES}
+    return types.SimpleNamespace(lab=lab, before=before, result=result, written=written, controller=controller,
+                                 archive=archive, cleanup=cleanup, kept=kept)
 
 
 def assert_merged(lab, before):
@@ -121,20 +178,55 @@ def assert_merged(lab, before):
 
 
 def test_in_place_merge_keeps_every_instance_and_its_disk_files(merged):
-    lab, before, result = merged
-    assert result.rc == 0, result.output
-    assert "1 disk(s) of stopped instances hashed before and after: identical" in result.output, result.output
-    assert_merged(lab, before)
+    assert merged.result.rc == 0, merged.result.output
+    assert "1 disk(s) of stopped instances hashed before and after: identical" in merged.result.output, \
+        merged.result.output
+    assert_merged(merged.lab, merged.before)
 
 
-def test_in_place_merge_second_run_changes_nothing(merged):
-    lab, _, first = merged
-    assert first.rc == 0, first.output
-    result, seconds = merge(lab)
-    print("\n[in_place] second run: %.1f s" % seconds)
+def test_in_place_merge_writes_nothing_that_group_or_others_can_read(merged):
+    assert merged.result.rc == 0, merged.result.output
+    # With the cleanup turned off every backup stays, each where the docs say.
+    files = {host: {rel for rel, (kind, _mode) in listing.items() if rel != "."}
+             for host, listing in merged.written.items() if listing}
+    assert files == WRITTEN
+    assert all(listing["."] == ("d", 0o700) for listing in merged.written.values() if listing)
+    assert {host: open_entries(listing) for host, listing in merged.written.items()} == {host: {} for host in NODES}
+    # The archive is the node's former /var/lib/ganeti, key material included.
+    assert {"ganeti/server.pem", "ganeti/rapi.pem", "ganeti/cluster-domain-secret"} <= set(merged.archive)
+    assert open_entries(merged.controller["tmp"]) == {} and open_entries(merged.controller["state_dir"]) == {}
+
+
+def test_in_place_merge_cleanup_removes_the_backups_and_keeps_the_record(merged):
+    assert merged.cleanup.rc == 0, merged.cleanup.output
+    files = {host: {rel for rel in listing if rel != "."} for host, listing in merged.kept.items() if listing}
+    assert files == KEPT
+    assert {host: open_entries(listing) for host, listing in merged.kept.items()} == {host: {} for host in NODES}
+    record = json.loads(merged.lab.exec("c1n1.lab", ["cat", STATE_DIR + "/state.json.done"]).stdout)
+    assert [source["cluster_name"] for source in record["sources"]] == ["c2.lab", "c3.lab"]
+    # Only the cleanup changed something in that later run.
+    changed = [name for name, hosts in _changed_tasks(merged.cleanup).items() if hosts]
+    assert changed == ["In place cleanup | Remove the merge's backups on the merged nodes, then on the target master"], \
+        changed
+
+
+def _changed_tasks(result):
+    """Task name -> hosts (or loop items) it reported changed on, from the json callback."""
+    found = {}
+    for play in json.loads(result.stdout)["plays"]:
+        for task in play["tasks"]:
+            found[task["task"]["name"]] = [host for host, res in task["hosts"].items() if res.get("changed")]
+    return found
+
+
+def test_in_place_merge_second_run_and_second_cleanup_change_nothing(merged):
+    assert merged.cleanup.rc == 0, merged.cleanup.output
+    result, seconds = merge(merged.lab)
+    print("\n[in_place] run after the cleanup (nothing to do): %.1f s" % seconds)
     assert result.rc == 0, result.output
     assert all(stats["changed"] == 0 and stats["failures"] == 0
                for stats in result.stats().values()), result.stats()
+    assert {host: state_dir_listing(merged.lab, host) for host in NODES} == merged.kept
 
 
 def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clusters):
@@ -171,6 +263,12 @@ def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clust
     target_key = lab.exec("c1n1.lab", ["cat", "/root/.ssh/id_rsa.pub"]).stdout.strip()
     assert target_key not in lab.exec("c2n1.lab", ["cat", "/root/.ssh/authorized_keys"]).stdout
     assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
+    # A rolled-back run keeps its backups (the merge is not finished), all private:
+    # c2n2 was archived before c3n2 failed, and its archive was restored.
+    left = {host: state_dir_listing(lab, host) for host in ("c1n1.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab")}
+    assert {host: open_entries(listing) for host, listing in left.items()} == {host: {} for host in left}
+    assert set(left["c2n2.lab"]) == {".", "var-lib-ganeti.tar.gz.rolled-back"}
+    assert {"target-config.data.backup", "source-c2.lab.config.data"} <= set(left["c1n1.lab"])
 
 
 def _state(lab):
@@ -224,12 +322,20 @@ def test_failure_after_the_point_of_no_return_is_finished_by_a_rerun(three_clust
                                   "name,admin_state"]).stdout.split()
     assert {"vm21.lab|down", "vm31.lab|down", "vm32.lab|down", "vm11.lab|up"} <= set(admin), admin
 
+    # Past the point of no return, before the merge is finished: the
+    # merged nodes' backups are all still there, private.
+    pending = {host: state_dir_listing(lab, host) for host in NODES}
+    assert {host: open_entries(listing) for host, listing in pending.items()} == {host: {} for host in NODES}
+    assert all("var-lib-ganeti.tar.gz" in pending[host] for host in ("c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"))
+
     result, seconds = merge(lab)
     print("\n[in_place] re-run that finishes it: %.1f s" % seconds)
     assert result.rc == 0, result.output
     # Compared with that record, not with every instance the interruption left stopped.
     assert "1 disk(s) of stopped instances hashed before and after: identical" in result.output, result.output
     assert_merged(lab, before)
+    # Finished and verified: the default cleanup ran.
+    assert {host: {rel for rel in state_dir_listing(lab, host) if rel != "."} for host in KEPT} == KEPT
     again, _ = merge(lab)
     assert again.rc == 0, again.output
     assert all(stats["changed"] == 0 for stats in again.stats().values()), again.stats()

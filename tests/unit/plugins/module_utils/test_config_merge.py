@@ -7,13 +7,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 
 import pytest
 
+from ansible.module_utils import basic
+
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.modules import cluster_config_merge
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    from unittest import mock
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
+            yield
 
 HYPERVISORS = ["fake"]
 
@@ -99,7 +115,7 @@ def test_merge_adds_nodes_offline_instances_disks_and_renamed_groups():
     assert merged["serial_no"] == target["serial_no"] + 1
     assert merged["cluster"]["serial_no"] == target["cluster"]["serial_no"] + 1
     assert merged["cluster"]["master_node"] == target["cluster"]["master_node"]
-    assert any("mac_prefix" in w for w in report["warnings"])
+    assert any("mac_prefix" in w for w in report["merge_warnings"])
     assert cm.offline_nodes_of(merged, ["c2n1.lab", "c1n1.lab"]) == ["c2n1.lab"]
     # The inputs are not modified.
     assert target == config(1, ["vm11.lab"])
@@ -197,7 +213,7 @@ def test_warn_policy_pins_the_source_defaults_on_instances_and_nodes():
     assert inst["nics"][0]["nicparams"] == {"link": "br-c2"}
     assert merged["nodes"]["n02-1"]["ndparams"] == {"ssh_port": 2222}
     assert report["sources"][0]["pinned_parameters"] == ["vm21.lab"]
-    assert any("beparams" in w for w in report["warnings"])
+    assert any("beparams" in w for w in report["merge_warnings"])
     assert merged["cluster"]["beparams"]["default"]["maxmem"] == 128
 
 
@@ -249,3 +265,96 @@ def test_bad_policy_names_are_rejected():
         cm.merge(config(1), [config(2)], group_policy="bogus")
     with pytest.raises(ValueError):
         cm.merge(config(1), [config(2)], parameter_policy="bogus")
+
+
+# The target's own configuration as a source: its objects share every UUID
+# with the target, so without a check of the cluster's identity it would
+# pass as "already merged" and the merge would report success.
+@pytest.mark.parametrize("make_source, expected", [
+    (lambda t: copy.deepcopy(t), "cluster c1.lab (UUID cl-01) is the target itself"),
+    (lambda t: dict(copy.deepcopy(t), cluster=dict(t["cluster"], cluster_name="renamed.lab")),
+     "cluster renamed.lab (UUID cl-01) is the target itself"),
+    (lambda t: dict(config(2, ["vm21.lab"]), cluster=dict(config(2)["cluster"], cluster_name="c1.lab")),
+     "cluster c1.lab (UUID cl-02) is the target itself"),
+], ids=["same-configuration", "same-uuid", "same-name"])
+def test_the_target_itself_is_refused_as_a_source(make_source, expected):
+    target = config(1, ["vm11.lab"])
+    source = make_source(target)
+    before = copy.deepcopy(target)
+    with pytest.raises(cm.MergeRefused) as err:
+        cm.merge(target, [config(3), source], group_policy="rename")
+    assert [p for p in err.value.problems if expected in p], err.value.problems
+    assert "remove its configuration from the sources" in str(err.value)
+    assert str(err.value).startswith("refusing to merge into c1.lab, nothing was changed")
+    assert target == before
+
+
+def test_one_cluster_given_twice_is_refused():
+    with pytest.raises(cm.MergeRefused, match="cluster c2.lab is given twice"):
+        cm.merge(config(1), [config(2, ["vm21.lab"]), config(2, ["vm21.lab"])], group_policy="rename")
+
+
+def test_identity_problems_accept_distinct_clusters():
+    assert cm.identity_problems(config(1), [config(2), config(3)]) == []
+
+
+def test_the_target_file_itself_is_refused_whatever_the_path(tmp_path):
+    own = tmp_path / "config.data"
+    own.write_text(cm.dump(config(1)), encoding="utf-8")
+    other = tmp_path / "source-c2.lab.config.data"
+    other.write_text(cm.dump(config(2)), encoding="utf-8")
+    (tmp_path / "link").symlink_to(own)
+    os.link(str(own), str(tmp_path / "hardlink"))
+    cm.refuse_own_file(str(own), [str(other)], "c1.lab")
+    for alias in (str(own), str(tmp_path / "link"), str(tmp_path / "hardlink"), str(tmp_path / "." / "config.data")):
+        with pytest.raises(cm.MergeRefused, match="is the target's own configuration file"):
+            cm.refuse_own_file(str(own), [str(other), alias], "c1.lab")
+    with pytest.raises(cm.MergeRefused, match="is given twice"):
+        cm.refuse_own_file(str(own), [str(other), str(other)], "c1.lab")
+
+
+class _Exit(Exception):
+    pass
+
+
+def _run_module(monkeypatch, args):
+    """Run cluster_config_merge; return (failed, result)."""
+    def leave(failed):
+        def exit_json(self, **kwargs):
+            raise _Exit(failed, kwargs)
+        return exit_json
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", leave(False))
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", leave(True))
+    with patch_module_args(args):
+        with pytest.raises(_Exit) as done:
+            cluster_config_merge.main()
+    return done.value.args
+
+
+def test_module_refuses_the_target_file_as_a_source_and_changes_nothing(tmp_path, monkeypatch):
+    own = tmp_path / "config.data"
+    own.write_text(cm.dump(config(1, ["vm11.lab"])), encoding="utf-8")
+    os.chmod(str(own), 0o640)
+    before = (own.read_bytes(), os.stat(str(own)).st_mtime_ns, os.stat(str(own)).st_ino)
+    failed, result = _run_module(monkeypatch, {"config_file": str(own), "sources": [str(own)]})
+    assert failed and result["changed"] is False
+    assert "refusing to merge into c1.lab, nothing was changed" in result["msg"]
+    assert "is the target's own configuration file" in result["msg"]
+    assert result["problems"] and "warnings" not in result
+    assert (own.read_bytes(), os.stat(str(own)).st_mtime_ns, os.stat(str(own)).st_ino) == before
+    assert sorted(os.listdir(str(tmp_path))) == ["config.data"]
+
+
+def test_module_returns_merge_warnings_not_the_reserved_warnings_key(tmp_path, monkeypatch):
+    own = tmp_path / "config.data"
+    own.write_text(cm.dump(config(1, ["vm11.lab"])), encoding="utf-8")
+    source = tmp_path / "source-c2.lab.config.data"
+    source.write_text(cm.dump(config(2, ["vm21.lab"])), encoding="utf-8")
+    failed, result = _run_module(monkeypatch, {"config_file": str(own), "sources": [str(source)],
+                                               "group_policy": "rename", "_ansible_check_mode": True})
+    assert not failed and result["changed"] is True
+    assert "warnings" not in result
+    assert any("mac_prefix" in w for w in result["merge_warnings"])
+    assert result["nodes_to_readd"] == ["c2n1.lab", "c2n2.lab"]
+    assert cm.load(str(own)) == config(1, ["vm11.lab"])
