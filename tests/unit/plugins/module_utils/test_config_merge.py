@@ -271,7 +271,7 @@ def test_bad_policy_names_are_rejected():
 # with the target, so without a check of the cluster's identity it would
 # pass as "already merged" and the merge would report success.
 @pytest.mark.parametrize("make_source, expected", [
-    (lambda t: copy.deepcopy(t), "cluster c1.lab (UUID cl-01) is the target itself"),
+    (copy.deepcopy, "cluster c1.lab (UUID cl-01) is the target itself"),
     (lambda t: dict(copy.deepcopy(t), cluster=dict(t["cluster"], cluster_name="renamed.lab")),
      "cluster renamed.lab (UUID cl-01) is the target itself"),
     (lambda t: dict(config(2, ["vm21.lab"]), cluster=dict(config(2)["cluster"], cluster_name="c1.lab")),

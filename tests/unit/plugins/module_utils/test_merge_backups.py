@@ -32,8 +32,8 @@ except ImportError:  # ansible-core < 2.19
             yield
 
 
-MERGED = ["c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"]
-ONLINE = ["c1n1.lab", "c1n2.lab"] + MERGED
+MERGED = ("c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab")
+ONLINE = ("c1n1.lab", "c1n2.lab") + MERGED
 MASTER_FILES = {"state.json.done": True, "target-config.data.backup": True,
                 "source-c2.lab.config.data": True, "source-c3.lab.config.data": True}
 MERGED_MASTER_FILES = {"config.data.backup": True, "var-lib-ganeti.tar.gz": True}
@@ -125,7 +125,7 @@ def test_group_and_other_permissions_are_removed(mode, expected):
 def test_the_record_lists_every_online_node_of_every_merged_cluster(tmp_path):
     record = {"phase": "readd", "sources": [{"cluster_name": "c2.lab", "online_nodes": ["c2n2.lab", "c2n1.lab"]},
                                             {"cluster_name": "c3.lab", "online_nodes": ["c3n1.lab", "c3n2.lab"]}]}
-    assert mb.merged_nodes_of(record) == MERGED
+    assert mb.merged_nodes_of(record) == list(MERGED)
     with pytest.raises(ValueError):
         mb.merged_nodes_of({"phase": "done"})
     assert mb.recorded_nodes(str(tmp_path)) is None
@@ -244,7 +244,7 @@ def test_module_cleaned_on_the_target_master_then_quiet(master_dir, monkeypatch)
     assert len(os.listdir(str(master_dir))) == 5
     failed, result = run_module(monkeypatch, args)
     assert not failed and result["changed"]
-    assert result["merged_nodes"] == MERGED
+    assert result["merged_nodes"] == list(MERGED)
     assert result["removed"] == [str(master_dir / n) for n in ("source-c2.lab.config.data", "source-c3.lab.config.data",
                                                                "target-config.data.backup")]
     assert modes(str(master_dir)) == {"state.json.done": 0o600, "notes.txt": 0o600}
