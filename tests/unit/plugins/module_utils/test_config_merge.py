@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -19,17 +18,7 @@ from ansible.module_utils import basic
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_config_data as cm
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.modules import cluster_config_merge
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
-            yield
+from ansible_collections.ganeti.fleet.tests.unit.plugins.module_args import patch_module_args
 
 HYPERVISORS = ["fake"]
 

@@ -7,9 +7,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-
 import pytest
 
 from ansible.module_utils import basic
@@ -26,17 +23,7 @@ from ansible_collections.ganeti.fleet.plugins.modules import (
     rapi_access_check,
     tag,
 )
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
-            yield
+from ansible_collections.ganeti.fleet.tests.unit.plugins.module_args import patch_module_args
 
 
 class ExitJson(Exception):
