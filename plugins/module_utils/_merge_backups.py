@@ -29,6 +29,7 @@ import json
 import os
 import stat
 
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import make_private_directories
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
 #: The role's default state directory (cluster_merge_state_dir).
@@ -220,29 +221,12 @@ def scan(state_dir):
     return files, entries
 
 
-def missing_directories(path):
-    """The components of PATH that do not exist yet, outermost first."""
-    missing = []
-    while path and not os.path.lexists(path):
-        missing.insert(0, path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return missing
-
-
 def ensure_private_directory(path):
     """Create PATH and any missing parent 0700, whatever the umask. Returns the directories created."""
-    created = []
-    for directory in missing_directories(path):
-        try:
-            os.mkdir(directory, 0o700)
-        except OSError as err:
-            raise FleetError("cannot create %s: %s" % (directory, err)) from err
-        os.chmod(directory, 0o700)
-        created.append(directory)
-    return created
+    try:
+        return make_private_directories(path)
+    except OSError as err:
+        raise FleetError("cannot create %s: %s" % (err.filename or path, err)) from err
 
 
 def apply(state_dir, tightening, removals):

@@ -207,14 +207,31 @@ def check_backup_options(backup_dir, keep):
         raise FleetError("backup_dir must be an absolute path (got %r)" % (backup_dir,))
 
 
+def missing_directories(path):
+    """The components of PATH that do not exist yet, outermost first."""
+    missing = []
+    while path and not os.path.lexists(path):
+        missing.insert(0, path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def make_private_directories(path):
+    """Create PATH and any missing parent 0700, whatever the umask; the directories created (OSError on failure)."""
+    created = []
+    for directory in missing_directories(path):
+        os.mkdir(directory, 0o700)
+        os.chmod(directory, 0o700)
+        created.append(directory)
+    return created
+
+
 def _backup_directory(backup_dir):
     """Create BACKUP_DIR (0700) when missing; refuse one that others could write to."""
-    try:
-        os.makedirs(os.path.dirname(backup_dir.rstrip("/")) or "/", 0o700, exist_ok=True)
-        os.mkdir(backup_dir, 0o700)
-        os.chmod(backup_dir, 0o700)
-    except FileExistsError:
-        pass
+    make_private_directories(backup_dir.rstrip("/") or "/")
     stat = os.lstat(backup_dir)
     if not os.path.isdir(backup_dir) or os.path.islink(backup_dir):
         raise FleetError("the backup directory %s is not a directory; remove it or choose another backup_dir"

@@ -148,6 +148,7 @@ reason:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_backups as mb
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import missing_directories
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import NodeModule
 
@@ -161,7 +162,7 @@ def run(module):
     files, entries = mb.scan(state_dir)
     removals = []
     if params["state"] == "present":
-        result["created"] = mb.missing_directories(state_dir)
+        result["created"] = missing_directories(state_dir)
     elif files:
         merged_nodes = params["merged_nodes"]
         if merged_nodes is None:
