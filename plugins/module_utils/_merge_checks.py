@@ -18,6 +18,7 @@ that the pre-flight and the verification are unit-tested without a cluster:
 
 from __future__ import annotations
 
+from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_carry, _merge_moves
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
@@ -25,7 +26,6 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_MERGE_NODE,
     TAG_MERGED,
     TAG_MERGING,
-    TAG_SOURCE,
     TAG_TRANSFER_FIX,
     tag_values,
 )
@@ -55,10 +55,6 @@ _STORAGE_PARAMETER_TEMPLATES = {
     "shared_file_storage_dir": ("sharedfile",),
     "gluster_storage_dir": ("gluster",),
 }
-
-#: Instance fields a merge must preserve (see compare_snapshot).
-_PRESERVED_FIELDS = ("admin_state", "running", "disk_template", "disk_sizes", "macs", "os", "hypervisor",
-                     "memory", "vcpus")
 
 
 def _query(client, resource, fields):
@@ -111,8 +107,10 @@ def read_cluster(client):
     groups = client.list_groups(bulk=True)
     group_names = {row["uuid"]: row["name"] for row in _query(client, "group", ("name", "uuid"))}
     nodes = client.list_nodes(bulk=True)
+    custom = {row["name"]: row["custom_ndparams"] for row in _query(client, "node", ("name", "custom_ndparams"))}
     for node in nodes:
         node.setdefault("group", group_names.get(node.get("group.uuid")))
+        node.setdefault("custom_ndparams", custom.get(node["name"]))
     try:
         oses = client.list_os_names()
     except RapiError:
@@ -166,20 +164,24 @@ def _group_names(data):
     return [g["name"] for g in data["groups"]]
 
 
-def plan_groups(target_groups, source_groups, policy, source_cluster, taken=()):
+def plan_groups(target_groups, source_groups, policy, source_cluster, taken=(), carried=None):
     """Map each group of a merged cluster to a group of the target.
 
     Returns ``(mapping, new_groups, findings)``: ``mapping`` from source group
     name to target group name, ``new_groups`` the target groups to create,
     and findings for clashes the policy does not resolve. ``taken`` are
-    target names already claimed by earlier merged clusters of the same run.
+    target names already claimed by earlier merged clusters of the same run;
+    ``carried`` maps source groups to the target groups an earlier run of
+    this merge created for them (see ``_merge_carry.carried_copies``).
     """
-    mapping = {}
+    mapping = dict(carried or {})
     new_groups = []
     findings = []
     existing = set(target_groups)
     claimed = set(taken)
     for group in source_groups:
+        if group in mapping:
+            continue
         if group not in existing and group not in claimed:
             mapping[group] = group
             new_groups.append(group)
@@ -254,16 +256,26 @@ def _compare_parameters(target, source, strategy, parameter_policy, source_clust
     return findings
 
 
-def preflight(target, sources, strategy="move", group_policy="error", parameter_policy="strict"):
+def preflight(target, sources, strategy="move", group_policy="error", parameter_policy="strict",
+              name_policy="error", rename_pattern=_merge_moves.DEFAULT_RENAME_PATTERN, mac_policy="error",
+              placement=None):
     """Check that SOURCES (cluster data, see read_cluster) can be merged into TARGET.
 
     Returns ``{"findings": [...], "plan": {...}}``. Nothing is changed anywhere;
-    an ``error`` finding means the merge must not start.
+    an ``error`` finding means the merge must not start. Move strategy:
+    NAME_POLICY, RENAME_PATTERN, MAC_POLICY and PLACEMENT decide each
+    instance's move request (``moves`` of each plan source; see
+    ``_merge_moves``), and the target's ``storage``, when read, its capacity.
     """
     for what, value, known in (("merge strategy", strategy, STRATEGIES), ("group policy", group_policy, GROUP_POLICIES),
                                ("parameter policy", parameter_policy, PARAMETER_POLICIES)):
         if value not in known:
             raise FleetError("unknown %s %r (expected one of %s)" % (what, value, ", ".join(known)))
+    _merge_moves.check_policies(name_policy, mac_policy, rename_pattern)
+    # Policies resolve clashes through the moves' own options: move strategy only.
+    name_policy, mac_policy = (name_policy, mac_policy) if strategy == "move" else ("error", "error")
+    placement = placement or {}
+    moving = []
     findings = []
     target_name = _cluster_name(target)
     t_info = target["info"]
@@ -288,7 +300,6 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
     target_oses = None if target.get("oses") is None else {o.split("+", 1)[0] for o in target["oses"]}
 
     target_tags = target.get("tags") or []
-    target_instance_tags = {i["name"]: i.get("tags") or [] for i in target["instances"]}
     for source in sources:
         if "info" not in source:
             # Its RAPI did not answer: fine if the target says it was (being) merged.
@@ -331,21 +342,30 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
                 [target_name, source_name]))
 
         # Copies an earlier (interrupted) run of this merge moved to the
-        # target carry a provenance tag: they are ours, not clashes.
-        ours = {name for name, tags in target_instance_tags.items() if TAG_SOURCE % (source_name, name) in tags}
+        # target carry a provenance tag, under whichever name the move gave
+        # them: they are ours, not clashes, and their moves resume.
+        copies = _merge_moves.copies_on_target(target["instances"], source_name)
+        moves = []
         for instance in source["instances"]:
             name = instance["name"]
-            if name in ours:
+            if name in copies:
+                moves.append(_merge_moves.resumed_move(instance, copies[name], target_name, mac_owner, mac_policy))
                 continue
-            findings.extend(_name_clash(instance_owner, name, source_name, "instance-name", "Instance",
-                                        "Rename one of them first (gnt-instance rename)."))
-            for nic in _instance_nics(instance):
+            new_name, name_findings = _merge_moves.resolve_name(name, source_name, instance_owner, name_policy,
+                                                                rename_pattern)
+            findings.extend(name_findings)
+            generate = []
+            for index, nic in enumerate(_instance_nics(instance)):
                 owner = mac_owner.get(nic["mac"])
-                if owner:
+                if owner and mac_policy == "generate":
+                    generate.append(index)
+                    findings.append(_merge_moves.generated_mac_finding(nic["mac"], name, source_name, owner, index))
+                elif owner:
                     findings.append(_finding(
                         "error", "mac",
                         "MAC %s of instance %s (%s) is also used by instance %s (%s). Give one of them a new MAC "
-                        "first (gnt-instance modify --net N:mac=generate)."
+                        "first (gnt-instance modify --net N:mac=generate), or set the MAC policy to generate "
+                        "(move strategy)."
                         % (nic["mac"], name, source_name, owner[1], owner[0]), [nic["mac"], name, owner[1]]))
                 else:
                     mac_owner[nic["mac"]] = (source_name, name)
@@ -377,6 +397,8 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
                     "error" if strategy == "move" else "warning", "os",
                     "Instance %s (%s) uses the OS %s, which %s does not have on all its nodes."
                     % (name, source_name, os_name, target_name), [name, os_name]))
+            moves.append(_merge_moves.move_request(name, new_name, len(instance.get("nic.macs") or []), generate))
+            moving.append(instance)
 
         for node in source["nodes"]:
             name = node["name"]
@@ -387,18 +409,23 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
                     "Node %s of %s is offline. Bring it back (gnt-node modify --offline=no) or remove it from %s "
                     "before the merge." % (name, source_name, source_name), [name]))
 
+        carried_networks = _merge_carry.carried_copies(target["networks"], source_name)
         for network in source["networks"]:
             name = network["name"]
-            findings.extend(_name_clash(network_owner, name, source_name, "network-name", "Network",
-                                        "Rename or remove one of them first."))
+            if carried_networks.get(name) != name:
+                findings.extend(_name_clash(network_owner, name, source_name, "network-name", "Network",
+                                            "Rename or remove one of them first."))
 
         used_templates = {i.get("disk_template") for i in source["instances"]} - {None}
         findings.extend(_compare_parameters(target, source, strategy, parameter_policy, source_name, used_templates))
 
         group_map, new_groups, group_findings = plan_groups(
-            _group_names(target), _group_names(source), group_policy, source_name, claimed_groups)
+            _group_names(target), _group_names(source), group_policy, source_name, claimed_groups,
+            carried=_merge_carry.carried_copies(target["groups"], source_name))
         claimed_groups.extend(new_groups)
         findings.extend(group_findings)
+        if strategy == "move":
+            findings.extend(_merge_carry.preflight_findings(target, source, group_map))
 
         # Nodes an interrupted run already took out of the cluster are only
         # recorded in the target's tags.
@@ -419,7 +446,11 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             "running_instances": sorted(i["name"] for i in source["instances"] if _running(i)),
             "group_map": group_map,
             "new_groups": new_groups,
+            "moves": moves,
         })
+
+    if strategy == "move":
+        findings.extend(_merge_moves.place_and_check_capacity(target, plan_sources, moving, placement))
 
     plan = {
         "target": {
@@ -439,71 +470,6 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
 
 def errors(findings):
     return [f for f in findings if f["severity"] == "error"]
-
-
-def snapshot(cluster_data):
-    """The inventory of one cluster that a merge must preserve (JSON-friendly)."""
-    instances = {}
-    for instance in cluster_data["instances"]:
-        beparams = instance.get("beparams") or {}
-        instances[instance["name"]] = {
-            "admin_state": instance.get("admin_state"),
-            "running": _running(instance),
-            "disk_template": instance.get("disk_template"),
-            "disk_sizes": list(instance.get("disk.sizes") or []),
-            "macs": list(instance.get("nic.macs") or []),
-            "os": instance.get("os"),
-            "hypervisor": instance.get("hypervisor"),
-            "memory": beparams.get("maxmem", beparams.get("memory")),
-            "vcpus": beparams.get("vcpus"),
-            "tags": sorted(instance.get("tags") or []),
-        }
-    return {
-        "cluster_name": _cluster_name(cluster_data),
-        "instances": instances,
-        "nodes": sorted(n["name"] for n in cluster_data["nodes"]),
-        "groups": sorted(_group_names(cluster_data)),
-        "networks": sorted(n["name"] for n in cluster_data["networks"]),
-    }
-
-
-def compare_snapshot(before, after, group_map=None):
-    """What the merged cluster AFTER lost or changed compared with the snapshots BEFORE.
-
-    BEFORE is a list of snapshots (target first, then the merged clusters);
-    AFTER the snapshot of the target after the merge. GROUP_MAP maps, per
-    cluster name, the merged cluster's group names to the target's. Tags may
-    have been added (provenance tags of moves), never removed. Returns a list
-    of human-readable differences, empty when nothing was lost.
-    """
-    group_map = group_map or {}
-    differences = []
-    for snap in before:
-        origin = snap["cluster_name"]
-        for name, was in sorted(snap["instances"].items()):
-            now = after["instances"].get(name)
-            if now is None:
-                differences.append("instance %s (from %s) is missing" % (name, origin))
-                continue
-            for field in _PRESERVED_FIELDS:
-                if was.get(field) != now.get(field):
-                    differences.append("instance %s (from %s): %s was %r, is %r"
-                                       % (name, origin, field, was.get(field), now.get(field)))
-            lost_tags = sorted(set(was.get("tags") or []) - set(now.get("tags") or []))
-            if lost_tags:
-                differences.append("instance %s (from %s): tags lost: %s" % (name, origin, ", ".join(lost_tags)))
-        for node in snap["nodes"]:
-            if node not in after["nodes"]:
-                differences.append("node %s (from %s) is not a node of %s" % (node, origin, after["cluster_name"]))
-        mapping = group_map.get(origin, {})
-        for group in snap["groups"]:
-            expected = mapping.get(group, group)
-            if expected not in after["groups"]:
-                differences.append("node group %s (from %s, expected as %s) is missing" % (group, origin, expected))
-        for network in snap["networks"]:
-            if network not in after["networks"]:
-                differences.append("network %s (from %s) is missing" % (network, origin))
-    return differences
 
 
 #: Disk types whose data is a file on the primary node, cheap to hash there.

@@ -24,6 +24,7 @@ import os
 import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import own_tags
 
 GROUP_POLICIES = ("error", "rename", "merge")
 PARAMETER_POLICIES = ("strict", "warn")
@@ -402,7 +403,7 @@ def merge_one(merged, source, group_map, group_policy, parameter_policy, now):
     tcl, scl = merged["cluster"], source["cluster"]
     report = {"cluster": scl["cluster_name"], "nodes": [], "instances": [], "disks": 0,
               "groups_added": [], "groups_merged": [], "groups_renamed": {}, "networks": [],
-              "drbd_ports": {}, "pinned_parameters": []}
+              "drbd_ports": {}, "pinned_parameters": [], "cluster_tags": []}
     tgroups = _names(merged.setdefault("nodegroups", {}))
     group_uuid = {}
     for uuid, group in sorted(source.get("nodegroups", {}).items()):
@@ -479,6 +480,11 @@ def merge_one(merged, source, group_map, group_policy, parameter_policy, now):
         merged["instances"][uuid] = new_inst
         report["instances"].append(inst["name"])
 
+    # The merged cluster's own tags; ganeti.fleet's bookkeeping tags describe
+    # that cluster (its transfer fix, its merges) and would be wrong on the target.
+    carried_tags = [tag for tag in own_tags(scl.get("tags")) if tag not in (tcl.get("tags") or [])]
+    tcl["tags"] = list(tcl.get("tags") or []) + carried_tags
+    report["cluster_tags"] = carried_tags
     tcl["uid_pool"] = _union(tcl.get("uid_pool"), scl.get("uid_pool"))
     tcl["reserved_lvs"] = sorted(set(tcl.get("reserved_lvs") or []) |
                                  set(scl.get("reserved_lvs") or []))

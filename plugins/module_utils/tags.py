@@ -37,10 +37,24 @@ TAG_ACCESS_CHECK = TAG_PREFIX + "access-check"
 (TAG_MERGING, TAG_MERGED, TAG_MERGE_NODE) = (
     TAG_PREFIX + name for name in ("merging:%s", "merged:%s", "merge-node:%s:%s:%s"))
 
+# What a move merge carries besides instances: TAG_CARRIED ("carried-from:CLUSTER/NAME"),
+# on a network or node group it created on the target from the merged cluster's
+# object NAME (a re-run recognises its own copies), and TAG_MERGE_NODE_SETUP
+# ("merge-node-setup:CLUSTER:NODE:SECONDARY_IP:MASTER_CAPABLE:VM_CAPABLE"), a
+# cluster tag that keeps, while the merge is in progress, what the node needs
+# to join the target once its cluster is taken apart.
+(TAG_CARRIED, TAG_MERGE_NODE_SETUP) = (
+    TAG_PREFIX + name for name in ("carried-from:%s/%s", "merge-node-setup:%s:%s:%s:%s:%s"))
+
 # Node maintenance: the node's role before it ("maintenance-previous-role:ROLE",
 # a node tag) and the node an instance was moved off ("maintenance-moved-from:NODE").
 (TAG_PREVIOUS_ROLE, TAG_MOVED_FROM) = (
     TAG_PREFIX + name for name in ("maintenance-previous-role:", "maintenance-moved-from:"))
+
+
+def own_tags(tags):
+    """The TAGS that are not ganeti.fleet's own bookkeeping (those a merge carries to the target), sorted."""
+    return sorted(tag for tag in tags or [] if not tag.startswith(TAG_PREFIX))
 
 
 def tag_values(tags, prefix):

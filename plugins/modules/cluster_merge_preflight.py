@@ -13,6 +13,10 @@ version_added: 0.2.0
 description:
   - Reads the target cluster and every cluster to merge into it over RAPI, and reports everything that would
     make the merge fail or lose something, before anything is changed. Each finding names the objects.
+  - For O(strategy=move), name and MAC clashes can be resolved by O(name_policy) and O(mac_policy); the pre-flight
+    then decides the move request of each instance (V(moves) in RV(plan.sources)). It places the moved instances
+    (O(iallocator), O(group), O(primary_nodes)) and checks that the target's nodes have the memory and the disk
+    space per storage type (file, sharedfile, lvm; DRBD counts twice) that the instances need.
   - Checks, per merged cluster, - a cluster given twice or merged into itself; the Ganeti versions (an error for
     O(strategy=in_place), a warning for O(strategy=move)); instance, node and network names that exist in more
     than one cluster; MAC and IP addresses used twice; disk templates, hypervisors and OSes of the merged
@@ -106,6 +110,57 @@ options:
     description: Fail when a finding is an error. With V(false) the findings are only returned.
     type: bool
     default: true
+  name_policy:
+    description:
+      - O(strategy=move) only. What to do with an instance whose name exists on the target (or in an earlier merged
+        cluster). V(error) refuses; V(rename) moves it under the name O(rename_pattern) gives (the move's
+        C(new_name)), refusing when that name is taken too.
+    type: str
+    choices: [error, rename]
+    default: error
+  rename_pattern:
+    description:
+      - The new name of a clashing instance under O(name_policy=rename). Placeholders C({name}) (the full name),
+        C({short}) (up to the first dot), C({suffix}) (the rest with its dot, or empty), C({cluster}) (the merged
+        cluster's short name). It must contain C({cluster}) and C({name}) or C({short}).
+      - V({short}-{cluster}{suffix}) turns C(web1.example.org) of C(b.example.org) into C(web1-b.example.org).
+    type: str
+    default: "{short}-{cluster}{suffix}"
+  mac_policy:
+    description:
+      - O(strategy=move) only. What to do with a NIC whose MAC is used by another instance. V(error) refuses;
+        V(generate) lets Ganeti generate a new MAC for that NIC when the instance moves (the move's
+        C(nics) entry C(mac=generate)).
+    type: str
+    choices: [error, generate]
+    default: error
+  iallocator:
+    description:
+      - O(strategy=move) only. The iallocator that places the moved instances on the target. Default the target's
+        default iallocator; when the target has none and an instance has no node in O(primary_nodes), the
+        pre-flight refuses.
+    type: str
+  group:
+    description:
+      - O(strategy=move) only. The target's node group the iallocator places the moved instances in (default any).
+    type: str
+  primary_nodes:
+    description:
+      - O(strategy=move) only. Instance name (on the merged cluster) to the target node it moves to; these
+        instances are not placed by the iallocator.
+    type: dict
+    default: {}
+  transfer_timeout:
+    description:
+      - The transfer timeout of each move (M(ganeti.fleet.instance_move)'s O(ganeti.fleet.instance_move#module:transfer_timeout)),
+        to derive RV(plan.move_async) from.
+    type: int
+    default: 7200
+  shutdown_timeout:
+    description:
+      - The shutdown timeout of each move (M(ganeti.fleet.instance_move)'s O(ganeti.fleet.instance_move#module:shutdown_timeout)).
+    type: int
+    default: 120
   hash_disks_up_to:
     description:
       - Return in RV(disk_locations) the node and file of every disk of the stopped instances with file-based
@@ -161,7 +216,10 @@ findings:
     check:
       description: >-
         Which check: V(cluster), V(unreachable), V(version), V(instance-name), V(node-name), V(network-name), V(group-name),
-        V(mac), V(ip), V(disk-template), V(hypervisor), V(os), V(node-offline), V(parameter), V(storage-path).
+        V(mac), V(ip), V(disk-template), V(hypervisor), V(os), V(node-offline), V(parameter), V(storage-path),
+        V(placement), V(capacity), V(secondary-ip) (merged nodes and the target differ in being multi-homed,
+        which Ganeti refuses), V(carry) (move strategy - a group that keeps the target's parameters, a network
+        connected differently or also to the target's groups).
       type: str
     message:
       description: What is wrong, naming the objects and the way out.
@@ -195,12 +253,26 @@ plan:
           V(software_version), V(nodes), V(online_nodes), V(node_groups) (node name to target group name),
           V(instances), V(running_instances), V(group_map) (source group name to target group name) and
           V(new_groups) (target groups to create).
+        - V(moves) (O(strategy=move)), one request per instance for M(ganeti.fleet.instance_move)'s
+          O(ganeti.fleet.instance_move#module:request) - V(name), and where set V(new_name) (O(name_policy=rename),
+          or the name of the copy an earlier run made), V(nics) (C(mac) V(generate) for the clashing NICs) and
+          the placement (V(iallocator) and V(group), or V(primary_node)).
         - The cluster tags of the target that record the merge, for the tasks that set and remove them, are
           V(record_tags) (the merge in progress, C(ganeti-fleet:merging:NAME), and each node still to join with
           its target group, C(ganeti-fleet:merge-node:NAME:NODE:GROUP)) and V(merged_tag) (the completed merge,
           C(ganeti-fleet:merged:NAME); a re-run skips the cluster).
       type: list
       elements: dict
+    move_async:
+      description:
+        - The C(async) limit of each move in seconds - O(transfer_timeout) plus O(shutdown_timeout) plus a margin,
+          so that Ansible never kills a move before its own timeouts and rollback.
+      type: int
+      sample: 8220
+    move_timeouts:
+      description: O(transfer_timeout) and O(shutdown_timeout), for the moves.
+      type: dict
+      sample: {transfer_timeout: 7200, shutdown_timeout: 120}
     transfer_fix_tag:
       description:
         - The cluster tag that says every node of a cluster carries the transfer fix
@@ -218,19 +290,31 @@ snapshots:
   description:
     - The inventory of every cluster before the merge (target first), for M(ganeti.fleet.cluster_merge_verify).
       Each has V(cluster_name), V(instances) (name to admin state, running, disk template, disk sizes, MACs, OS,
-      hypervisor, memory, VCPUs, tags), V(nodes), V(groups) and V(networks).
+      hypervisor, memory, VCPUs, tags), V(nodes), V(groups) and V(networks), and what a move merge carries
+      besides instances - V(network_details) (per network - addresses, MAC prefix, external reservations, tags,
+      group connections), V(group_params) (per group - own parameters and tags), V(node_params) (per node - group,
+      secondary IP, master and VM capability, own ndparams, tags) and V(cluster_tags).
   returned: always
   type: list
   elements: dict
 """
 
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import read_storage, storage_types
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_moves import (
+    DEFAULT_RENAME_PATTERN,
+    MAC_POLICIES,
+    NAME_POLICIES,
+    async_limit,
+    expected_locations,
+    expected_snapshot,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_checks import (
     TARGET_OPTION,
     errors,
     preflight,
     read_clusters,
-    snapshot,
 )
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_verify import snapshot
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 
@@ -244,6 +328,14 @@ ARGUMENT_SPEC = dict(
     parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
     fail_on_error=dict(type="bool", default=True),
     hash_disks_up_to=dict(type="int", default=0),
+    name_policy=dict(type="str", default="error", choices=list(NAME_POLICIES)),
+    rename_pattern=dict(type="str", default=DEFAULT_RENAME_PATTERN),
+    mac_policy=dict(type="str", default="error", choices=list(MAC_POLICIES)),
+    iallocator=dict(type="str"),
+    group=dict(type="str"),
+    primary_nodes=dict(type="dict", default={}),
+    transfer_timeout=dict(type="int", default=7200),
+    shutdown_timeout=dict(type="int", default=120),
 )
 
 
@@ -253,15 +345,34 @@ def run(module):
         module.fail("sources is empty: give at least one cluster to merge into the target")
     data, locations = read_clusters(params["target"], params["sources"], module.connect,
                                     hash_disks_up_to=params["hash_disks_up_to"])
+    move_async = async_limit(params["transfer_timeout"], params["shutdown_timeout"])
+    if params["strategy"] == "move":
+        _read_target_storage(module, params["target"], data)
     result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
-                       parameter_policy=params["parameter_policy"])
+                       parameter_policy=params["parameter_policy"], name_policy=params["name_policy"],
+                       rename_pattern=params["rename_pattern"], mac_policy=params["mac_policy"],
+                       placement={key: params[key] for key in ("iallocator", "group", "primary_nodes")})
+    result["plan"].update(move_async=move_async, move_timeouts={
+        key: params[key] for key in ("transfer_timeout", "shutdown_timeout")})
     failures = errors(result["findings"])
     module.result.update(findings=result["findings"], errors=len(failures), plan=result["plan"],
-                         disk_locations=locations,
-                         snapshots=[snapshot(cluster) for cluster in data if "info" in cluster])
+                         disk_locations=expected_locations(locations, result["plan"]["sources"]),
+                         snapshots=[expected_snapshot(snapshot(cluster), result["plan"]["sources"])
+                                    for cluster in data if "info" in cluster])
     if failures and params["fail_on_error"]:
         module.fail("The clusters cannot be merged into %s: %s"
                     % (result["plan"]["target"]["cluster_name"], " ".join(f["message"] for f in failures)))
+
+
+def _read_target_storage(module, target_options, data):
+    """The target's free storage of the types the merged clusters' instances use, as data[0]["storage"]."""
+    types = storage_types([i for cluster in data[1:] for i in cluster.get("instances") or []])
+    nodes = [n["name"] for n in data[0]["nodes"] if n.get("vm_capable", True) and not n.get("offline")]
+    storage = {}
+    if types and nodes:
+        with module.connect(target_options) as client:
+            storage = read_storage(client, nodes, types, data[0]["info"].get("volume_group_name"))
+    data[0]["storage"] = storage
 
 
 def main():

@@ -17,6 +17,13 @@ description:
     disk template, disk sizes, MAC addresses, OS, hypervisor, memory and VCPUs, and keep all its tags (moves
     add provenance tags). Every node must be a node of the target, every node group (under its mapped name)
     and every network must exist.
+  - What the move strategy carries besides instances is checked too - every network with the same addresses,
+    gateway and MAC prefix, its external reservations (the target may have more), tags and group connections
+    (mode, link, VLAN, under the mapped group names); every node group with its own parameters (allocation
+    policy, ndparams, diskparams, instance policy; not for a group merged into the target's group of the same
+    name, which keeps its own) and tags; every node in its mapped group with the same secondary IP, master and VM
+    capability, ndparams and tags; and the cluster tags of every cluster. The collection's own C(ganeti-fleet:)
+    tags are not compared.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
@@ -79,11 +86,10 @@ disk_locations:
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_checks import (
     TARGET_OPTION,
-    compare_snapshot,
     disk_locations,
     read_cluster,
-    snapshot,
 )
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_verify import compare_snapshot, snapshot
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 
 ARGUMENT_SPEC = dict(

@@ -9,6 +9,7 @@ inventory) and a probe instance: the role re-issues the certificate of c3, which
 ganeti.fleet 0.1.0 profile (a CA), and the instance moves with what the role set up.
 """
 
+import ast
 import datetime
 import hashlib
 import ipaddress
@@ -45,8 +46,11 @@ def merge(lab, sources, check=False, **extra):
 
 
 def cluster_state(lab, clusters=("c1", "c2", "c3")):
-    """Instances (with states and tags), nodes and cluster tags of each cluster: what nothing may change."""
+    """Instances (with states and tags), nodes, groups, networks and cluster tags of each cluster: what nothing
+    may change."""
     return {c: {"instances": helpers.list_instances(lab, c), "nodes": helpers.list_nodes(lab, c),
+                "groups": lab.gnt(c, "gnt-group", "list", "--no-headers", "-o", "name,tags").split(),
+                "networks": lab.gnt(c, "gnt-network", "list", "--no-headers", "-o", "name,group_list").split(),
                 "tags": sorted(lab.gnt(c, "gnt-cluster", "list-tags").split())} for c in clusters}
 
 
@@ -183,16 +187,69 @@ def test_move_readiness_with_its_defaults_makes_three_clusters_ready(three_clust
     assert PROBE not in json.dumps(helpers.list_instances(lab, "c3"))
 
 
+def secondary_ip(lab, node):
+    """A second address of NODE on the lab's bridge: 198.18.0.(100 + its own last octet)."""
+    primary = lab.state()["hosts"][node]["ip"]
+    return "198.18.0.%d" % (100 + int(primary.rsplit(".", 1)[1]))
+
+
+def make_multi_homed(lab, cluster):
+    """Every node of CLUSTER gets a secondary IP (a second address on eth0), the master first (Ganeti's rule)."""
+    for node in lab.cluster(cluster)["nodes"]:
+        lab.exec(node, ["ip", "addr", "add", secondary_ip(lab, node) + "/24", "dev", "eth0"])
+    for node in lab.cluster(cluster)["nodes"]:
+        lab.gnt(cluster, "gnt-node", "modify", "--force", "-s", secondary_ip(lab, node), node)
+
+
+#: What c2 carries besides instances, as c1 must show it after the merge.
+CARRIED = {
+    "net-c2": {"network": "198.18.64.0/24", "gateway": "198.18.64.1", "mac_prefix": "aa:02:40",
+               "reserved": "198.18.64.5,198.18.64.6", "tags": ["net:front", "site:c2"]},
+    "spare-c2": {"network": "198.18.65.0/24", "gateway": None, "mac_prefix": None,
+                 "reserved": "198.18.65.9", "tags": ["net:spare"]},
+}
+
+
+def populate_carried(lab):
+    """c2's networks (one for vm12's NIC, one unused), a node group db with its own parameters and tags,
+    node parameters, node tags and cluster tags."""
+    for name, spec in CARRIED.items():
+        args = ["gnt-network", "add", "--network=" + spec["network"], "--add-reserved-ips=" + spec["reserved"],
+                "--tags=" + ",".join(spec["tags"])]
+        args += ["--gateway=" + spec["gateway"]] if spec["gateway"] else []
+        args += ["--mac-prefix=" + spec["mac_prefix"]] if spec["mac_prefix"] else []
+        lab.gnt("c2", *(args + [name]))
+    lab.gnt("c2", "gnt-group", "add", "--alloc-policy=last_resort", "--node-parameters=spindle_count=2",
+            "--ipolicy-vcpu-ratio=3.5", "--ipolicy-spindle-ratio=8", "db")
+    lab.gnt("c2", "gnt-group", "add-tags", "db", "tier:db")
+    lab.gnt("c2", "gnt-network", "connect", "-N", "mode=bridged,link=gnt-br0", "net-c2", "default")
+    lab.gnt("c2", "gnt-network", "connect", "-N", "mode=bridged,link=gnt-br0,vlan=7", "spare-c2", "db")
+    lab.gnt("c2", "gnt-node", "modify", "--node-parameters=spindle_count=3", "c2n2.lab")
+    lab.gnt("c2", "gnt-node", "add-tags", "c2n2.lab", "rack:r2")
+    lab.gnt("c2", "gnt-node", "modify", "--master-capable=no", "c2n2.lab")
+    lab.gnt("c2", "gnt-cluster", "add-tags", "site:c2", "owner:ops")
+
+
 @pytest.fixture(scope="module")
 def populated(three_clusters):
-    """c1 and c2 with instances (running and stopped) full of random bytes; their disk hashes."""
+    """c1 and c2 with instances (running and stopped) full of random bytes; their disk hashes.
+
+    Every cluster is multi-homed (Ganeti adds a node with a secondary IP only to a cluster whose
+    master has one); c2 has what a merge carries besides instances (see populate_carried), and
+    vm12's NIC is on c2's network net-c2.
+    """
     lab = three_clusters
-    return {
+    for cluster in ("c1", "c2", "c3"):
+        make_multi_homed(lab, cluster)
+    populate_carried(lab)
+    digests = {
         "vm01.lab": helpers.create_instance(lab, "c1", "vm01.lab", size_mib=32),
         "vm11.lab": helpers.create_instance(lab, "c2", "vm11.lab", size_mib=64),
         "vm12.lab": helpers.create_instance(lab, "c2", "vm12.lab", size_mib=32, start=False,
                                             tags=["role:db"]),
     }
+    lab.gnt("c2", "gnt-instance", "modify", "--net", "0:modify,network=net-c2,ip=198.18.64.20", "vm12.lab")
+    return digests
 
 
 def test_check_mode_changes_nothing(three_clusters, populated):
@@ -274,6 +331,69 @@ def test_move_merge_keeps_every_instance_and_hands_the_nodes_over(three_clusters
     assert lab.exec("c2n1.lab", ["gnt-cluster", "getmaster"], check=False).stdout.strip() == "c1n1.lab"
 
 
+def gnt_rows(lab, cluster, command, fields):
+    """Rows of 'gnt-COMMAND list -o FIELDS' on CLUSTER's master, as dicts keyed by the first field."""
+    output = lab.gnt(cluster, command, "list", "--no-headers", "--separator=|", "-o", ",".join(fields))
+    rows = [dict(zip(fields, line.split("|"))) for line in output.splitlines() if line.strip()]
+    return {row[fields[0]]: row for row in rows}
+
+
+def test_move_merge_carries_networks_groups_node_parameters_and_tags(three_clusters, populated, merged_once):
+    lab = three_clusters
+    networks = gnt_rows(lab, "c1", "gnt-network",
+                        ("name", "network", "gateway", "mac_prefix", "external_reservations", "group_list", "tags"))
+    assert set(CARRIED) <= set(networks)
+    for name, spec in CARRIED.items():
+        row = networks[name]
+        assert row["network"] == spec["network"]
+        assert row["gateway"] == (spec["gateway"] or "-")
+        assert row["mac_prefix"] == (spec["mac_prefix"] or "-")
+        assert set(spec["reserved"].split(",")) <= set(row["external_reservations"].split(", ")), row
+        assert set(spec["tags"]) <= set(row["tags"].split(",")), row
+    # Exactly c2's external reservations: network, broadcast, gateway, and the added ones.
+    assert sorted(networks["net-c2"]["external_reservations"].split(", ")) == sorted(
+        ["198.18.64.0", "198.18.64.1", "198.18.64.5", "198.18.64.6", "198.18.64.255"])
+    # Connections under the mapped group names (group policy rename: default -> default-c2), and to c1's
+    # own group where vm12 landed with its NIC on net-c2.
+    assert "default-c2 (bridged, gnt-br0, )" in networks["net-c2"]["group_list"]
+    assert "default (bridged, gnt-br0, )" in networks["net-c2"]["group_list"]
+    assert networks["spare-c2"]["group_list"] == "db (bridged, gnt-br0, 7)"
+    vm12 = lab.gnt("c1", "gnt-instance", "list", "--no-headers", "--separator=|", "-o",
+                   "nic.networks.names,nic.ips", "vm12.lab").strip().split("|")
+    assert ast.literal_eval(vm12[0]) == ["net-c2"] and vm12[1] == "198.18.64.20", vm12
+
+    groups = gnt_rows(lab, "c1", "gnt-group", ("name", "alloc_policy", "custom_ndparams", "custom_ipolicy", "tags"))
+    assert groups["db"]["alloc_policy"] == "last_resort"
+    assert ast.literal_eval(groups["db"]["custom_ndparams"]) == {"spindle_count": 2}
+    assert ast.literal_eval(groups["db"]["custom_ipolicy"]) == {"spindle-ratio": 8, "vcpu-ratio": 3.5}
+    assert "tier:db" in ast.literal_eval(groups["db"]["tags"])
+    assert groups["default-c2"]["alloc_policy"] == "preferred"
+
+    nodes = gnt_rows(lab, "c1", "gnt-node", ("name", "sip", "master_capable", "vm_capable", "custom_ndparams",
+                                             "tags", "group"))
+    for node in ("c2n1.lab", "c2n2.lab"):
+        assert nodes[node]["sip"] == secondary_ip(lab, node)
+        assert nodes[node]["group"] == "default-c2"
+    assert nodes["c2n2.lab"]["master_capable"] == "N" and nodes["c2n1.lab"]["master_capable"] == "Y"
+    assert ast.literal_eval(nodes["c2n2.lab"]["custom_ndparams"]) == {"spindle_count": 3}
+    assert nodes["c2n2.lab"]["tags"] == "rack:r2"
+
+    tags = lab.gnt("c1", "gnt-cluster", "list-tags").split()
+    assert {"site:c2", "owner:ops"} <= set(tags)
+    assert not [t for t in tags if t.startswith("ganeti-fleet:merge-node-setup:")]
+
+    verification = merged_once["result"].task_results(
+        "Check that the target holds every instance, node, group and network as before")["localhost"]
+    assert verification["differences"] == []
+    snap = verification["snapshot"]
+    assert snap["network_details"]["spare-c2"]["reservations"] == ["198.18.65.0", "198.18.65.9", "198.18.65.255"]
+    assert snap["network_details"]["spare-c2"]["connections"] == {"db": {"mode": "bridged", "link": "gnt-br0",
+                                                                         "vlan": "7"}}
+    assert snap["group_params"]["db"]["ipolicy"] == {"spindle-ratio": 8, "vcpu-ratio": 3.5}
+    assert snap["node_params"]["c2n2.lab"]["secondary_ip"] == secondary_ip(lab, "c2n2.lab")
+    assert {"site:c2", "owner:ops"} <= set(snap["cluster_tags"])
+
+
 def test_second_run_changes_nothing(three_clusters, merged_once):
     result = merge(three_clusters, ["c2"])
     assert result.rc == 0, result.output
@@ -310,10 +430,13 @@ def test_run_interrupted_after_the_cluster_was_taken_apart_resumes(three_cluster
     assert "c3.lab [in_progress]" in report
     nodes = {n["name"] for n in helpers.list_nodes(lab, "c1")}
     assert {"c3n1.lab", "c3n2.lab"} <= nodes
+    # Their secondary IPs came from c1's tags: c3's RAPI was gone.
+    sips = gnt_rows(lab, "c1", "gnt-node", ("name", "sip"))
+    assert {n: sips[n]["sip"] for n in ("c3n1.lab", "c3n2.lab")} == {n: secondary_ip(lab, n) for n in ("c3n1.lab", "c3n2.lab")}
     status = {i["name"]: i["status"] for i in helpers.list_instances(lab, "c1")}
     assert status["vm31.lab"] == "running"
     assert helpers.hash_instance_disk(lab, "c1", "vm31.lab") == digest
     tags = lab.gnt("c1", "gnt-cluster", "list-tags").split()
     assert "ganeti-fleet:merged:c3.lab" in tags
-    assert not [t for t in tags if t.startswith(("ganeti-fleet:merging:", "ganeti-fleet:merge-node:"))]
+    assert not [t for t in tags if t.startswith(("ganeti-fleet:merging:", "ganeti-fleet:merge-node"))]
     assert verify_errors(lab, "c1") == []

@@ -36,8 +36,8 @@ NODES = ("c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab")
 WRITTEN = {
     "c1n1.lab": {"state.json.done", "target-config.data.backup", "source-c2.lab.config.data",
                  "source-c3.lab.config.data"},
-    "c2n1.lab": {"config.data.backup", "var-lib-ganeti.tar.gz"},
-    "c3n1.lab": {"config.data.backup", "var-lib-ganeti.tar.gz"},
+    "c2n1.lab": {"var-lib-ganeti.tar.gz"},
+    "c3n1.lab": {"var-lib-ganeti.tar.gz"},
     "c2n2.lab": {"var-lib-ganeti.tar.gz"},
     "c3n2.lab": {"var-lib-ganeti.tar.gz"},
 }
@@ -158,7 +158,7 @@ def assert_merged(lab, before):
     assert nodes == {"c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"}
     assert not any(node["offline"] for node in helpers.list_nodes(lab, "c1.lab"))
     after = instances_on(lab, "c1n1.lab")
-    assert set(after) == set(INSTANCES)
+    assert set(after) == set(before)
     for name, old in before.items():
         assert after[name] == {"pnode": old["pnode"], "status": old["status"]}, name
         holder, path = helpers.disk_path(lab, "c1.lab", name)
@@ -229,9 +229,39 @@ def test_in_place_merge_second_run_and_second_cleanup_change_nothing(merged):
     assert {host: state_dir_listing(merged.lab, host) for host in NODES} == merged.kept
 
 
-def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clusters):
+def assert_rolled_back(lab, before, instances=INSTANCES):
+    """Each cluster as before the merge: its instances in their states, disks, RAPI, watcher running."""
+    for cluster, master in (("c1.lab", "c1n1.lab"), ("c2.lab", "c2n1.lab"), ("c3.lab", "c3n1.lab")):
+        now = instances_on(lab, master)
+        expected = {name for name, spec in instances.items() if spec[0] == cluster}
+        assert set(now) == expected, cluster
+        for name in expected:
+            assert now[name] == {"pnode": before[name]["pnode"], "status": before[name]["status"]}, name
+            assert helpers.hash_instance_disk(lab, cluster, name) == before[name]["sha256"], name
+        verify_clean(lab, master)
+        assert "not paused" in lab.exec(master, ["gnt-cluster", "watcher", "info"]).stdout
+        opts = rapi_options(lab, cluster)
+        answer = requests.get(opts["rapi_url"] + "/2/info", auth=(opts["rapi_user"], opts["rapi_password"]),
+                              verify=opts["ca_path"], timeout=30)
+        assert answer.status_code == 200 and answer.json()["name"] == cluster
+    assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
+
+
+def plant(lab, host, path, text):
+    lab.exec(host, ["sh", "-c", 'umask 077; mkdir -p "$(dirname "$1")"; cat > "$1"', "-", path], input_text=text)
+
+
+def test_failure_before_the_point_of_no_return_rolls_back_and_a_rerun_merges_the_clusters_as_they_are_now(
+        three_clusters):
     lab = rebuild_lab(three_clusters, TOPOLOGY)
     before = populate(lab)
+    # What an earlier, finished merge into a cluster of the same name left:
+    # its record and a backup of a configuration that is not c1's now. A new
+    # run archives them and backs up afresh; they are never merged.
+    stale_config = lab.exec("c1n1.lab", ["cat", "/var/lib/ganeti/config.data"]).stdout.replace(
+        '"vm11.lab"', '"stale-vm.lab"')
+    plant(lab, "c1n1.lab", STATE_DIR + "/target-config.data.backup", stale_config)
+    plant(lab, "c1n1.lab", STATE_DIR + "/state.json.done", json.dumps({"sources": []}))
     # The last step before the point of no return fails on c3n2: its state
     # directory cannot be created (a file is in the way). By then the target
     # runs on the merged configuration and the merged clusters are stopped.
@@ -243,32 +273,104 @@ def test_failure_before_the_point_of_no_return_rolls_both_sides_back(three_clust
     finally:
         lab.exec("c3n2.lab", ["rm", "-f", blocker])
     assert result.rc != 0
-    assert "rolled back" in result.output and "c3n2.lab" in result.output, result.output
-    assert "Back up the merged nodes' Ganeti state" in result.output, result.output
-    assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
-    for cluster, master in (("c1.lab", "c1n1.lab"), ("c2.lab", "c2n1.lab"), ("c3.lab", "c3n1.lab")):
-        now = instances_on(lab, master)
-        expected = {name for name, spec in INSTANCES.items() if spec[0] == cluster}
-        assert set(now) == expected, cluster
-        for name in expected:
-            assert now[name] == {"pnode": before[name]["pnode"], "status": before[name]["status"]}, name
-            assert helpers.hash_instance_disk(lab, cluster, name) == before[name]["sha256"], name
-        verify_clean(lab, master)
-        assert "not paused" in lab.exec(master, ["gnt-cluster", "watcher", "info"]).stdout
-        opts = rapi_options(lab, cluster)
-        answer = requests.get(opts["rapi_url"] + "/2/info", auth=(opts["rapi_user"], opts["rapi_password"]),
-                              verify=opts["ca_path"], timeout=30)
-        assert answer.status_code == 200 and answer.json()["name"] == cluster
+    assert "failed before its point of no return" in result.output and "c3n2.lab" in result.output, result.output
+    assert "Merge the configurations and clear the merged nodes' old identity" in result.output, result.output
+    assert "Rollback: rolled back from phase stopped" in result.output, result.output
+    assert_rolled_back(lab, before)
     # The target master's key was removed again from the nodes it was added to.
     target_key = lab.exec("c1n1.lab", ["cat", "/root/.ssh/id_rsa.pub"]).stdout.strip()
     assert target_key not in lab.exec("c2n1.lab", ["cat", "/root/.ssh/authorized_keys"]).stdout
-    assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
-    # A rolled-back run keeps its backups (the merge is not finished), all private:
-    # c2n2 was archived before c3n2 failed, and its archive was restored.
-    left = {host: state_dir_listing(lab, host) for host in ("c1n1.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab")}
-    assert {host: open_entries(listing) for host, listing in left.items()} == {host: {} for host in left}
-    assert set(left["c2n2.lab"]) == {".", "var-lib-ganeti.tar.gz.rolled-back"}
-    assert {"target-config.data.backup", "source-c2.lab.config.data"} <= set(left["c1n1.lab"])
+    left = state_dir_listing(lab, "c1n1.lab")
+    assert "state.json" not in left and open_entries(left) == {}
+    archived = sorted(rel for rel in left if rel.startswith("archive/") and rel.count("/") == 2)
+    assert {rel.split("/")[-1] for rel in archived} == {
+        "target-config.data.backup", "state.json.done", "state.json.rolled-back"}, archived
+    # The backup this run took is of c1 as it is, not the stale one.
+    backup = lab.exec("c1n1.lab", ["cat", STATE_DIR + "/target-config.data.backup"]).stdout
+    assert "stale-vm.lab" not in backup and '"vm11.lab"' in backup
+
+    # The merged clusters change after the rollback: a new instance on c2, one
+    # fewer on c3. The same playbook merges them as they are now.
+    digest = helpers.create_instance(lab, "c2.lab", "vm23.lab", 16, template="file", node="c2n2.lab", start=True)
+    holder, path = helpers.disk_path(lab, "c2.lab", "vm23.lab")
+    before["vm23.lab"] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path),
+                          "pnode": holder, "status": "running",
+                          "macs": [i for i in helpers.list_instances(lab, "c2.lab") if i["name"] == "vm23.lab"][0]["macs"]}
+    helpers.remove_instance(lab, "c3.lab", "vm32.lab")
+    del before["vm32.lab"]
+    result, seconds = merge(lab)
+    print("\n[in_place] re-run after the rollback, clusters changed: %.1f s" % seconds)
+    assert result.rc == 0, result.output
+    assert_merged(lab, before)
+    assert "vm32.lab" not in instances_on(lab, "c1n1.lab")
+
+
+def refuses_a_state_of_another_incarnation_of_the_target(lab):
+    """The state of a merge into an earlier c1 (another UUID), interrupted before its point of no return."""
+    unchanged = every_cluster(lab)
+    stale = {"format": 2, "phase": "merged",
+             "target": {"cluster_name": "c1.lab", "uuid": "0-earlier-c1", "serial_no": 3, "master": "c1n1.lab"},
+             "sources": [{"cluster_name": "c2.lab", "master": "c2n1.lab", "online_nodes": ["c2n1.lab", "c2n2.lab"],
+                          "uuid": "0-earlier-c2", "serial_no": 3, "running": []}],
+             "running": {"c2.lab": []}}
+    plant(lab, "c1n1.lab", STATE_DIR + "/state.json", json.dumps(stale))
+    plant(lab, "c1n1.lab", STATE_DIR + "/target-config.data.backup", '{"cluster": {"uuid": "0-earlier-c1"}}')
+    listing = state_dir_listing(lab, "c1n1.lab")
+    result, _seconds = merge(lab)
+    assert result.rc != 0
+    assert "UUID 0-earlier-c1" in result.output and "built again under the same name" in result.output, result.output
+    assert "mv %s %s.old" % (STATE_DIR, STATE_DIR) in result.output, result.output
+    assert every_cluster(lab) == unchanged
+    assert state_dir_listing(lab, "c1n1.lab") == listing
+    assert "not paused" in lab.exec("c1n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
+    # The operator moves the directory away, as the message says.
+    lab.exec("c1n1.lab", ["mv", STATE_DIR, STATE_DIR + ".old"])
+
+
+def test_a_node_lost_after_the_backups_fails_the_run_within_the_bound_and_the_rollback_names_it(three_clusters):
+    lab = rebuild_lab(three_clusters, TOPOLOGY)
+    before = populate(lab)
+    refuses_a_state_of_another_incarnation_of_the_target(lab)
+    # c3n2 leaves the network as soon as the backups are taken and the state
+    # says 'prepared': the stop step cannot reach it.
+    stop, unplugged = threading.Event(), threading.Event()
+    lost_at = []
+    watcher = threading.Thread(target=_unplug_at, args=(lab, "c3n2.lab", ("prepared",), stop, unplugged, lost_at))
+    watcher.start()
+    try:
+        result, _seconds = merge(lab)
+        failed_after = time.monotonic() - lost_at[0] if lost_at else None
+    finally:
+        stop.set()
+        watcher.join()
+    try:
+        assert unplugged.is_set(), result.output
+        print("\n[in_place] run failed %.1f s after c3n2 left the network" % failed_after)
+        # Minutes, not the TCP timeout: the failed step, then the whole
+        # rollback (each command to c3n2 fails after its 10 s connect timeout).
+        assert failed_after < 300, failed_after
+        assert result.rc != 0
+        assert "failed before its point of no return" in result.output, result.output
+        assert "except on c3n2.lab" in result.output, result.output
+        state = _state(lab)
+        assert state["phase"] == "prepared"
+        # Everything else is back: c2 whole, c3's master and its instance on c3n1.
+        assert instances_on(lab, "c2n1.lab")["vm21.lab"]["status"] == "running"
+        assert "not paused" in lab.exec("c2n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
+        assert "not paused" in lab.exec("c1n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
+        assert instances_on(lab, "c3n1.lab")["vm31.lab"]["status"] == "running"
+        assert "not paused" in lab.exec("c3n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
+    finally:
+        lab.exec("c3n2.lab", ["ip", "link", "set", "eth0", "up"])
+    # c3n2 is back: the next run finishes the rollback first and says so.
+    result, _seconds = merge(lab)
+    assert result.rc != 0 and "rolled back first" in result.output, result.output
+    assert_rolled_back(lab, before)
+    assert _state(lab) == {}
+    # Then the merge goes through.
+    result, _seconds = merge(lab)
+    assert result.rc == 0, result.output
+    assert_merged(lab, before)
 
 
 def _state(lab):
@@ -280,11 +382,13 @@ def _state_phase(lab):
     return _state(lab).get("phase")
 
 
-def _unplug_when_merged(lab, node, stop, unplugged):
-    """Take NODE off the lab network as soon as the target's configuration is merged."""
+def _unplug_at(lab, node, phases, stop, unplugged, when=None):
+    """Take NODE off the lab network as soon as the state reaches one of PHASES."""
     while not stop.is_set():
-        if _state_phase(lab) in ("merged", "readd"):
+        if _state_phase(lab) in phases:
             lab.exec(node, ["ip", "link", "set", "eth0", "down"])
+            if when is not None:
+                when.append(time.monotonic())
             unplugged.set()
             return
         time.sleep(0.3)
@@ -297,7 +401,7 @@ def test_failure_after_the_point_of_no_return_is_finished_by_a_rerun(three_clust
     # fails (the target master cannot reach it over SSH) after other merged
     # nodes were readded. Nothing can be rolled back; a re-run finishes.
     stop, unplugged = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_unplug_when_merged, args=(lab, "c3n2.lab", stop, unplugged))
+    watcher = threading.Thread(target=_unplug_at, args=(lab, "c3n2.lab", ("merged", "readd"), stop, unplugged))
     watcher.start()
     try:
         result, seconds = merge(lab)

@@ -28,7 +28,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
     RAPI_OPTION_NAMES,
     rapi_argument_spec,
 )
-from ansible_collections.ganeti.fleet.plugins.modules import cluster_merge_preflight, cluster_merge_verify
+from ansible_collections.ganeti.fleet.plugins.modules import cluster_merge_carry, cluster_merge_preflight, cluster_merge_verify
 
 COLLECTION = "ganeti.fleet."
 FRAGMENTS_PACKAGE = "ansible_collections.ganeti.fleet.plugins.doc_fragments."
@@ -110,7 +110,8 @@ def test_the_inventory_plugin_documents_the_spec_through_the_fragments():
     assert not set(spec) & set(yaml.safe_load(rapi_inventory.DOCUMENTATION)["options"])
 
 
-@pytest.mark.parametrize("module", [cluster_merge_preflight, cluster_merge_verify], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [cluster_merge_carry, cluster_merge_preflight, cluster_merge_verify],
+                         ids=lambda m: m.__name__)
 def test_the_merge_modules_document_their_connection_dicts(module):
     options = documentation(module)["options"]
     dicts = {name: option for name, option in module.ARGUMENT_SPEC.items() if option.get("options")}

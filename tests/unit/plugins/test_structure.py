@@ -83,7 +83,13 @@ def test_ansible_module_is_built_only_in_the_module_base():
     assert offenders == []
 
 
-@pytest.mark.parametrize("path", sorted(python_files(MODULES)), ids=os.path.basename)
+def documents_an_action_plugin(path):
+    """A module file that only documents the action plugin of the same name (no code to run)."""
+    return os.path.exists(os.path.join(PLUGINS, "action", os.path.basename(path)))
+
+
+@pytest.mark.parametrize("path", sorted(p for p in python_files(MODULES) if not documents_an_action_plugin(p)),
+                         ids=os.path.basename)
 def test_every_module_main_is_a_few_lines(path):
     tree = parse(path)
     mains = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"]

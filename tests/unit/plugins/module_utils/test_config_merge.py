@@ -347,3 +347,12 @@ def test_module_returns_merge_warnings_not_the_reserved_warnings_key(tmp_path, m
     assert any("mac_prefix" in w for w in result["merge_warnings"])
     assert result["nodes_to_readd"] == ["c2n1.lab", "c2n2.lab"]
     assert cm.load(str(own)) == config(1, ["vm11.lab"])
+
+
+def test_merge_carries_the_merged_clusters_own_tags_but_not_the_collections_bookkeeping():
+    target, c2 = config(1), config(2, ["vm21.lab"])
+    target["cluster"]["tags"] = ["site:ams", "ganeti-fleet:merged:c9.lab"]
+    c2["cluster"]["tags"] = ["site:ams", "owner:team-b", "ganeti-fleet:transfer-fix"]
+    merged, report = cm.merge(target, [c2], group_policy="rename")
+    assert merged["cluster"]["tags"] == ["site:ams", "ganeti-fleet:merged:c9.lab", "owner:team-b"]
+    assert report["sources"][0]["cluster_tags"] == ["owner:team-b"]

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_checks as merge
+from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_verify as verify
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
@@ -195,13 +196,13 @@ def test_snapshot_comparison_reports_what_was_lost():
     a = cluster("a", [instance("vm1", "aa:01:00:00:00:01")])
     b = cluster("b", [instance("vm2", "aa:02:00:00:00:01", tags=["web"]),
                       instance("vm3", "aa:02:00:00:00:02", running=False)], networks=("n1",))
-    before = [merge.snapshot(a), merge.snapshot(b)]
+    before = [verify.snapshot(a), verify.snapshot(b)]
     merged = cluster("a", [instance("vm1", "aa:01:00:00:00:01"),
                            instance("vm2", "aa:02:00:00:00:01", tags=["web", "ganeti-fleet:source:b/vm2"]),
                            instance("vm3", "aa:02:00:00:00:02", running=False)],
                      nodes=("n1",), groups=("default", "default-b"), networks=("n1",))
     merged["nodes"].append({"name": "b-n1", "group": "default-b"})
-    assert merge.compare_snapshot(before, merge.snapshot(merged), {"b": {"default": "default-b"}}) == []
+    assert verify.compare_snapshot(before, verify.snapshot(merged), {"b": {"default": "default-b"}}) == []
 
     broken = copy.deepcopy(merged)
     broken["instances"][1]["tags"] = []
@@ -210,7 +211,7 @@ def test_snapshot_comparison_reports_what_was_lost():
     del broken["instances"][0]
     broken["nodes"].pop()
     broken["networks"] = []
-    differences = merge.compare_snapshot(before, merge.snapshot(broken), {"b": {"default": "default-b"}})
+    differences = verify.compare_snapshot(before, verify.snapshot(broken), {"b": {"default": "default-b"}})
     assert differences == [
         "instance vm1 (from a) is missing",
         "instance vm2 (from b): tags lost: web",
@@ -219,8 +220,9 @@ def test_snapshot_comparison_reports_what_was_lost():
         "node b-n1 (from b) is not a node of a",
         "network n1 (from b) is missing",
     ]
-    assert merge.compare_snapshot(before, merge.snapshot(merged), {"b": {"default": "other"}}) == [
-        "node group default (from b, expected as other) is missing"]
+    assert verify.compare_snapshot(before, verify.snapshot(merged), {"b": {"default": "other"}}) == [
+        "node group default (from b, expected as other) is missing",
+        "node b-n1 (from b): group is 'default-b', expected 'other'"]
 
 
 class FakeClient:
@@ -253,12 +255,13 @@ def test_read_cluster_fills_in_what_bulk_queries_lack():
     client = FakeClient({
         "/2/query/instance": {"data": [[[0, "vm1"], [0, "fake"]]]},
         "/2/query/group": {"data": [[[0, "default"], [0, "u1"]]]},
+        "/2/query/node": {"data": [[[0, "n1"], [0, {"spindle_count": 2}]]]},
         "/2/os": ["lab-dd"],
         "/2/networks": [],
     })
     data = merge.read_cluster(client)
     assert data["instances"][0]["hypervisor"] == "fake"
-    assert data["nodes"][0]["group"] == "default"
+    assert data["nodes"][0]["group"] == "default" and data["nodes"][0]["custom_ndparams"] == {"spindle_count": 2}
     assert data["tags"] == ["t"] and data["oses"] == ["lab-dd"]
 
 
@@ -306,7 +309,8 @@ class ClusterClient(FakeClient):
     """A cluster's RAPI for read_clusters: answers, or fails like a RAPI that is gone."""
 
     BULK = {"/2/query/instance": {"data": [[[0, "vm1"], [0, "fake"]]]},
-            "/2/query/group": {"data": [[[0, "default"], [0, "u1"]]]}, "/2/os": [], "/2/networks": []}
+            "/2/query/group": {"data": [[[0, "default"], [0, "u1"]]]}, "/2/os": [], "/2/networks": [],
+            "/2/query/node": {"data": [[[0, "n1"], [0, {}]]]}}
 
     def __init__(self, name, tags=(), failure=None, before_failing=None):
         super().__init__(self.BULK)
