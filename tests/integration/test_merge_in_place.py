@@ -247,6 +247,17 @@ def assert_rolled_back(lab, before, instances=INSTANCES):
     assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
 
 
+def change_merged_clusters(lab, before):
+    """A new running instance on c2 (vm23), one fewer on c3 (vm32); BEFORE follows."""
+    digest = helpers.create_instance(lab, "c2.lab", "vm23.lab", 16, template="file", node="c2n2.lab", start=True)
+    holder, path = helpers.disk_path(lab, "c2.lab", "vm23.lab")
+    listed = {i["name"]: i for i in helpers.list_instances(lab, "c2.lab")}["vm23.lab"]
+    before["vm23.lab"] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path),
+                          "pnode": listed["pnode"], "status": listed["status"], "macs": listed["macs"]}
+    helpers.remove_instance(lab, "c3.lab", "vm32.lab")
+    del before["vm32.lab"]
+
+
 def plant(lab, host, path, text):
     lab.exec(host, ["sh", "-c", 'umask 077; mkdir -p "$(dirname "$1")"; cat > "$1"', "-", path], input_text=text)
 
@@ -291,13 +302,7 @@ def test_failure_before_the_point_of_no_return_rolls_back_and_a_rerun_merges_the
 
     # The merged clusters change after the rollback: a new instance on c2, one
     # fewer on c3. The same playbook merges them as they are now.
-    digest = helpers.create_instance(lab, "c2.lab", "vm23.lab", 16, template="file", node="c2n2.lab", start=True)
-    holder, path = helpers.disk_path(lab, "c2.lab", "vm23.lab")
-    before["vm23.lab"] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path),
-                          "pnode": holder, "status": "running",
-                          "macs": [i for i in helpers.list_instances(lab, "c2.lab") if i["name"] == "vm23.lab"][0]["macs"]}
-    helpers.remove_instance(lab, "c3.lab", "vm32.lab")
-    del before["vm32.lab"]
+    change_merged_clusters(lab, before)
     result, seconds = merge(lab)
     print("\n[in_place] re-run after the rollback, clusters changed: %.1f s" % seconds)
     assert result.rc == 0, result.output
@@ -367,10 +372,12 @@ def test_a_node_lost_after_the_backups_fails_the_run_within_the_bound_and_the_ro
     assert result.rc != 0 and "rolled back first" in result.output, result.output
     assert_rolled_back(lab, before)
     assert _state(lab) == {}
-    # Then the merge goes through.
+    # The merged clusters change before the next attempt; it merges them as they are then.
+    change_merged_clusters(lab, before)
     result, _seconds = merge(lab)
     assert result.rc == 0, result.output
     assert_merged(lab, before)
+    assert "vm32.lab" not in instances_on(lab, "c1n1.lab")
 
 
 def _state(lab):

@@ -48,7 +48,6 @@ MOVES = os.path.join(REPO, "playbooks", "move_instances.yml")
 CLUSTERS = ("c1", "c2")
 USER = "mover"
 DEFAULT_USER = "ganeti-fleet"          # the RAPI user of every role when ganeti_rapi_user is not set
-BACKUP_DIR = "/root/ganeti-fleet/transfer-fix"
 FIX_TAG = "ganeti-fleet:transfer-fix"
 SECRET_FILE = "/var/lib/ganeti/cluster-domain-secret"
 NAME = "vm70.lab"
@@ -56,7 +55,7 @@ NAME_AFTER = "vm71.lab"
 SIZE_MIB = 64
 # Per node: what the check-mode comparison covers (private directories of the
 # node), and the volatile files Ganeti rewrites by itself (job queue, locks).
-NODE_DIRS = ("var-lib-ganeti", "var-lib-fleet", "etc-ganeti", "impexpd", "root/ganeti-fleet")
+NODE_DIRS = ("var-lib-ganeti", "var-lib-fleet", "etc-ganeti", "impexpd")
 DISK_DIRS = ("file-storage", "shared-file-storage", "export")
 VOLATILE = re.compile(r"^var-lib-ganeti/(queue/|crypto/|locks\.data|tempres\.data|watcher\.)")
 
@@ -212,8 +211,7 @@ def _readiness_vars(lab, ca_dir, probe=None):
     """
     extra = {"ganeti_rapi_user": USER, "ganeti_rapi_password": "{{ vault_mover_passwords[ganeti_cluster_name] }}",
              "move_readiness_ca_dir": ca_dir,
-             "move_readiness_rapi_certificate": True,
-             "move_readiness_transfer_fix_backup_dir": BACKUP_DIR}
+             "move_readiness_rapi_certificate": True}
     if probe:
         extra["move_readiness_probe_instance"] = probe
     return extra
@@ -265,7 +263,7 @@ def _restore(lab, originals):
         helpers.remove_instance(lab, cluster, NAME_AFTER)
     if not all(helpers.impexpd_is_stock(lab, node) for node in _nodes(lab)):
         run_playbook(TRANSFER_FIX, inventory=lab.state()["inventory"],
-                     extra_vars={"transfer_fix_state": "absent", "transfer_fix_backup_dir": BACKUP_DIR,
+                     extra_vars={"transfer_fix_state": "absent",
                                  "transfer_fix_tag_via": "ssh"})
     for cluster in CLUSTERS:
         try:
@@ -317,7 +315,7 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         # 2. Check mode of every role: no file on any node, no cluster state changes.
         files_before, state_before = node_files(lab), cluster_state(lab)
         for playbook, extra in ((DOMAIN_SECRET, {}),
-                                (TRANSFER_FIX, {"transfer_fix_backup_dir": BACKUP_DIR}),
+                                (TRANSFER_FIX, {}),
                                 (READINESS, _readiness_vars(lab, ca_dir, probe=NAME))):
             result = _run(lab, playbook, extra, args=vault_args, check=True)
             timings["check_" + os.path.basename(playbook)[:-4]] = result.seconds
@@ -399,7 +397,7 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         assert helpers.hash_instance_disk(lab, "c2", NAME) == digest
 
         # 8. transfer_fix state=absent: Ganeti's files byte for byte, and the move is refused again.
-        result = _run(lab, TRANSFER_FIX, {"transfer_fix_state": "absent", "transfer_fix_backup_dir": BACKUP_DIR,
+        result = _run(lab, TRANSFER_FIX, {"transfer_fix_state": "absent",
                                           "transfer_fix_tag_via": "ssh"})
         for node in nodes:
             assert helpers.impexpd_is_stock(lab, node), node

@@ -26,8 +26,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PLAYBOOK = os.path.join(REPO, "playbooks", "transfer_fix.yml")
 MOVE_INSTANCE = "/usr/share/ganeti/3.0/move-instance"
 STOCK_FILE = os.path.join(IMPEXPD_DIR, "__init__.py")
-# Lab nodes share the machine's /var/lib; /root is private to each node.
-BACKUP_DIR = "/root/ganeti-fleet/transfer-fix"
 NAME = "vm86.lab"
 BACKUP_NAME = "vm85.lab"
 SIZE_MIB = 64
@@ -73,7 +71,7 @@ def _run_role(lab, run_playbook, state="present", check=False, diff=False, via_r
     # lab inventory's group variables (ganeti_rapi_url, ganeti_rapi_user, ganeti_rapi_password,
     # ganeti_rapi_ca_path). 'rapi', not 'auto' (which picks it too, the URL being set), so that
     # the test says which way the tag goes.
-    extra = {"transfer_fix_state": state, "transfer_fix_backup_dir": BACKUP_DIR,
+    extra = {"transfer_fix_state": state,
              "transfer_fix_tag_via": "rapi" if via_rapi else "ssh"}
     started = time.monotonic()
     result = run_playbook(PLAYBOOK, inventory=lab.state()["inventory"], extra_vars=extra,
@@ -109,7 +107,7 @@ def _force_stock(lab, run_playbook):
     """Put the lab back to stock whatever state the test stopped in."""
     if not all(helpers.impexpd_is_stock(lab, node) for node in _nodes(lab)):
         run_playbook(PLAYBOOK, inventory=lab.state()["inventory"],
-                     extra_vars={"transfer_fix_state": "absent", "transfer_fix_backup_dir": BACKUP_DIR,
+                     extra_vars={"transfer_fix_state": "absent",
                                  "transfer_fix_tag_via": "ssh"})
     with open(STOCK_FILE, "rb") as handle:
         stock = handle.read()
@@ -144,8 +142,8 @@ def test_transfer_fix_role_makes_move_instance_work(lab, playbook_runner):
             assert res["state"] == "fixed" and res["previous_state"] == "stock"
             assert res["diff"]["after"].count(TF.FIXED_SHA256) == 1
         for node in nodes:
-            assert not os.path.exists(os.path.join(lab.lab_dir, "nodes", node, "root", "ganeti-fleet",
-                                                  "transfer-fix"))
+            # The role's default backup directory, /var/lib/ganeti-fleet/transfer-fix, private to each lab node.
+            assert not os.path.exists(os.path.join(lab.lab_dir, "nodes", node, "var-lib-fleet", "transfer-fix"))
 
         # 2. Apply for real; the clusters get the tag (through RAPI).
         result = _run_role(lab, playbook_runner)
@@ -157,7 +155,7 @@ def test_transfer_fix_role_makes_move_instance_work(lab, playbook_runner):
             assert applied[node]["checksum_before"] == TF.STOCK_SHA256
             assert applied[node]["checksum_after"] == TF.FIXED_SHA256
             assert _sha(_private_file(lab, node)) == TF.FIXED_SHA256
-            backup = os.path.join(lab.lab_dir, "nodes", node, "root", "ganeti-fleet", "transfer-fix",
+            backup = os.path.join(lab.lab_dir, "nodes", node, "var-lib-fleet", "transfer-fix",
                                   "3.0.2", "impexpd__init__.py.orig")
             assert _sha(backup) == stock_sha
         for cluster in CLUSTERS:
