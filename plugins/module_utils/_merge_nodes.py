@@ -217,9 +217,3 @@ class LocalFiles:
     def rename(self, source, destination):
         make_private_directories(os.path.dirname(destination))
         os.replace(source, destination)
-
-    def remove(self, path):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass

@@ -87,9 +87,6 @@ class FakeFiles:
         for path in [p for p in self.world.files if p == source or p.startswith(prefix)]:
             self.world.files[destination + path[len(source):]] = self.world.files.pop(path)
 
-    def remove(self, path):
-        self.world.files.pop(path, None)
-
 
 class FakeOps:
     """The NodeOps interface over a World."""
