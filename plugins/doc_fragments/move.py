@@ -109,7 +109,11 @@ options:
     description: Source gnt-network name to destination network name.
     type: dict
   compress:
-    description: Compression of the transfer; must be in both clusters' C(compression_tools).
+    description:
+      - Compression of the transfer.
+      - With O(transfer=ganeti) it must be in both clusters' C(compression_tools).
+      - With O(transfer=direct) the stream is compressed with zlib, which every node has; V(gzip-fast),
+        V(gzip) and V(gzip-slow) are zlib levels 1, 6 and 9.
     type: str
     default: none
   source_policy:
@@ -122,4 +126,26 @@ options:
   start:
     description: Start the moved instance (default when the source was marked up).
     type: bool
+  transfer:
+    description:
+      - How the disks travel.
+      - V(direct) creates the copy without running the OS scripts and streams the disks from the source's node to
+        the destination's node over TLS, with a key pair made for this one move, digested on both ends; it needs
+        SSH access to both clusters' nodes (O(node_access)), but neither a shared cluster domain secret nor the
+        transfer fix.
+      - V(ganeti) uses Ganeti's remote export and import, which need the shared cluster domain secret and, from
+        Ganeti older than 3.1, the transfer fix.
+    type: str
+    choices: [direct, ganeti]
+    default: direct
+  verify:
+    description:
+      - What the commit of the move (the point after which the source may be removed) rests on.
+      - V(content) compares the digest of every disk on the destination with the source's, computed on the nodes
+        that hold them (BLAKE2b-256 of the disk's 1 MiB blocks' BLAKE2b-256); it needs SSH access to the nodes.
+      - V(metadata) trusts Ganeti's job results, the disk sizes and the import's log, without comparing a byte;
+        only with O(transfer=ganeti), and the result says so.
+    type: str
+    choices: [content, metadata]
+    default: content
 """

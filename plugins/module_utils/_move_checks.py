@@ -13,6 +13,7 @@ without a cluster.
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import DIRECT_COMPRESSION
 from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_TRANSFER_FIX
 
@@ -60,8 +61,13 @@ def static_checks(source, request, move, src_info, dst_info, dst_features, dst_i
         add("os", source["os"].split("+")[0] in dst_os_names,
             "OS %s %s on %s" % (source["os"], "exists" if source["os"].split("+")[0] in dst_os_names
                                 else "is not installed", move["destination_cluster"]))
-    compress = create_body.get("compress") or "none"
-    if compress != "none":
+    compress = request.get("compress") or "none"
+    if request.get("transfer") == "direct":
+        add("compression", compress in DIRECT_COMPRESSION,
+            "the direct transfer compresses with zlib: %s" % compress if compress in DIRECT_COMPRESSION else
+            "the direct transfer compresses with zlib only: compress must be one of %s, not %s"
+            % (", ".join(DIRECT_COMPRESSION), compress))
+    elif compress != "none":
         src_tools = src_info.get("compression_tools") or []
         dst_tools = dst_info.get("compression_tools") or []
         both = compress in src_tools and compress in dst_tools
@@ -75,12 +81,18 @@ def static_checks(source, request, move, src_info, dst_info, dst_features, dst_i
                ", ".join(dst_tools)))
     findings.extend(_placement_checks(create_body, move, dst_info, dst_nodes))
     findings.extend(_mac_checks(create_body, move, dst_instances))
+    if request.get("transfer") == "direct":
+        add("transfer_defect", True,
+            "the direct transfer does not use Ganeti's import and export: neither ganeti/ganeti#1681 "
+            "nor the cluster domain secret matter")
+        return findings
     src_version = parse_version(src_info.get("software_version"))
     if src_version and src_version < TRANSFER_FIX_VERSION and TAG_TRANSFER_FIX not in src_cluster_tags:
         add("transfer_defect", False,
             "source cluster %s runs Ganeti %s, whose disk transfers fail on the socat commonName "
             "check (ganeti/ganeti#1681) and the transfer fix is not applied (no cluster tag %s); "
-            "run the ganeti.fleet.transfer_fix role (or playbooks/move_readiness.yml) on %s"
+            "run the ganeti.fleet.transfer_fix role (or playbooks/move_readiness.yml) on %s, "
+            "or move with transfer: direct"
             % (move["source_cluster"], src_info.get("software_version"), TAG_TRANSFER_FIX,
                move["source_cluster"]))
     else:

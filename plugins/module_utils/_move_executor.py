@@ -6,9 +6,12 @@
 """Inter-cluster moves: carrying out the plan of one move. Internal use only.
 
 :func:`run_move` plans the move (``_move_plan.plan_move``), then runs the
-transfer (import, export), verifies the copy (the commit point) and finishes
-the move on both clusters. A failure before the commit point removes the
-copy this move created and restores the source, then :class:`MoveFailed`
+transfer (``direct``: node to node, :class:`_move_content.DirectTransfer`;
+``ganeti``: Ganeti's import and export), verifies the copy (the commit
+point: every disk's digest on the destination equals the source's) and
+finishes the move on both clusters. The source is stopped only once the
+destination is ready to receive. A failure before the commit point removes
+the copy this move created and restores the source, then :class:`MoveFailed`
 names the step.
 """
 
@@ -16,9 +19,21 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import describe_failures
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import (
+    DirectTransfer,
+    content_problems,
+    digest_record,
+    digest_tags,
+    disk_locations,
+    finish_digests,
+    locations_from_job,
+    recorded_digests,
+    start_digests,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, stop_all
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
     PHASE_DONE,
     PHASE_NEW,
@@ -28,7 +43,12 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
     plan_move,
     prepare_export,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_MOVE_ID, TAG_MOVED_TO, TAG_PENDING
+from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
+    TAG_MOVE_ID,
+    TAG_MOVED_TO,
+    TAG_PENDING,
+    TAG_STOPPED_FOR_MOVE,
+)
 
 
 class MoveFailed(MoveError):
@@ -60,20 +80,22 @@ class StepFailed(MoveError):
 
 
 def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_timeout=7200,
-             check_mode=False, report=None):
+             check_mode=False, report=None, nodes=None):
     """Plan and, unless CHECK_MODE, carry out one move; returns the result dict.
 
-    All steps run in this one process: the export is submitted as soon as the
-    destination's import job announces its disk targets, and the finishing
-    jobs on both clusters run at the same time. On a failure before the
-    commit point the destination copy this move created is removed and the
-    source's state restored, then :class:`MoveFailed` names the step.
+    All steps run in this one process, and the finishing jobs on both
+    clusters run at the same time. NODES (:class:`NodeAccess`) reaches the
+    nodes that hold the disks. On a failure before the commit point the
+    destination copy this move created is removed and the source's state
+    restored, then :class:`MoveFailed` names the step.
     """
     report = report or (lambda message: None)
+    nodes = nodes or NodeAccess()
+    started = time.monotonic()
     plan = plan_move(src, dst, request, probe=probe or check_mode, prepare=not check_mode)
     # The signed handshake and key name are for this run only, not for its result.
     prepared = plan.pop("prepared", None)
-    result = {"plan": plan, "changed": False, "actions": []}
+    result = {"plan": plan, "changed": False, "actions": [], "seconds": {"plan": round(time.monotonic() - started, 2)}}
     if not plan["ok"]:
         raise MoveError("pre-flight failed: %s" % describe_failures(plan["findings"]), plan=plan)
     move = plan["move"]
@@ -85,9 +107,10 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
             _record(result, "remove the unfinished copy", report, _remove_tagged, dst,
                     move["destination_name"], [TAG_MOVE_ID % move["id"], TAG_PENDING], shutdown_timeout)
         try:
-            verified = _transfer(src, dst, plan, prepared, result, report, shutdown_timeout,
-                                 transfer_timeout)
-        except (RapiError, MoveError) as exc:
+            transfer = _transfer_direct if move["transfer"] == "direct" else _transfer_ganeti
+            verified = transfer(src, dst, plan, prepared, nodes, result, report, shutdown_timeout,
+                                transfer_timeout)
+        except FleetError as exc:
             step, cause = (exc.move_step, exc.error) if isinstance(exc, StepFailed) else ("transfer", exc)
             cleanup = _compensate(src, dst, plan, shutdown_timeout)
             raise MoveFailed(
@@ -99,22 +122,33 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
         # was stopped for the transfer, the copy was just read by the verify.
         source = plan["source"]
         source_instance = {"name": source["name"], "uuid": source["uuid"], "admin_state": "down",
-                           "oper_state": False, "tags": source["tags"]}
+                           "oper_state": False, "tags": verified["source_tags"]}
         destination_instance = verified["instance"]
+        result["digests"] = verified["digests"]
+        result["transfer"] = verified.get("figures")
     else:
         source_instance, destination_instance = in_parallel(
             (src.get_instance, move["source_name"], True),
             (dst.get_instance, move["destination_name"], True))
+        result["digests"] = [{"index": index, "algorithm": algorithm, "destination": value,
+                              "computed": "recorded by the run that verified the copy"}
+                             for index, (algorithm, value) in sorted(
+                                 recorded_digests((destination_instance or {}).get("tags")).items())]
+    result["verification"] = plan.get("verification")
+    result["rapi_requests"] = {"source": src.request_count, "destination": dst.request_count}
     _finish(src, dst, move, source_instance, destination_instance, plan["start_destination"],
-            shutdown_timeout, result, report)
+            shutdown_timeout, result, report, result.get("digests") if plan["phase"] in (PHASE_NEW, PHASE_REMNANT)
+            else None)
     return result
 
 
 def _record(result, name, report, func, *args):
-    """Report step NAME, run it, and record it among the result's actions."""
+    """Report step NAME, run it, and record it among the result's actions, with its seconds."""
     report(name)
+    started = time.monotonic()
     value = func(*args)
     result["actions"].append(name)
+    result.setdefault("seconds", {})[name] = round(time.monotonic() - started, 2)
     result["changed"] = True
     return value
 
@@ -138,7 +172,77 @@ def _remove_tagged(client, name, required_tags, shutdown_timeout):
     return True
 
 
-def _transfer(src, dst, plan, prepared, result, report, shutdown_timeout, transfer_timeout):
+def _mark_source(src, move, source):
+    """Tag a running source ``stopped-for-move`` before the move stops it; returns its tags then.
+
+    A run that dies after the stop leaves the source down: the tag tells the
+    next run (and the compensation) that it ran before.
+    """
+    tags = list(source["tags"])
+    tag = TAG_STOPPED_FOR_MOVE % move["id"]
+    if (source["admin_state"] == "up" or source.get("oper_state")) and tag not in tags:
+        src.wait_for_job(src.add_tags("instance", move["source_name"], [tag]), timeout=None)
+        tags.append(tag)
+    return tags
+
+
+def _stop_source(src, move, source, shutdown_timeout, then=None):
+    """Stop the source for good (admin down: Ganeti does not restart it), then THEN (a submit function).
+
+    Both jobs are submitted at once (Ganeti runs them in order, both lock the
+    instance); returns THEN's job result, or None.
+    """
+    jobs = []
+    if source["admin_state"] != "down" or source.get("oper_state"):
+        jobs.append(src.shutdown_instance(move["source_name"], timeout=shutdown_timeout))
+    if then is not None:
+        jobs.append(then(move["source_name"]))
+    results = [src.wait_for_job(job, timeout=None) for job in jobs]
+    return results[-1] if then is not None else None
+
+
+def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, transfer_timeout):
+    """Create the copy without OS scripts, stream the disks node to node, compare the digests."""
+    del prepared  # only the ganeti transfer has a handshake
+    move, source = plan["move"], plan["source"]
+    sizes = [d["size"] for d in source["disks"]]
+    name = move["destination_name"]
+    direct = DirectTransfer(nodes, "%s (move %s)" % (move["source_name"], move["id"]), sizes,
+                            compress=plan["move"]["compress"], timeout=transfer_timeout)
+    try:
+        _job, source_tags = _step(result, "create the destination instance", report, in_parallel,
+                                  (_wait_created, dst, plan["create_body"], transfer_timeout),
+                                  (_mark_source, src, move, source))
+        if sizes:
+            locations = _step(result, "activate the destination disks", report, disk_locations, dst, name,
+                              len(sizes))
+            node_ips = plan.get("destination_node_ips") or {}
+            address = node_ips.get(locations[0]["node"]) or locations[0]["node"]
+            _step(result, "start the receiving end", report, direct.listen, locations, address)
+        source_locations = _step(result, "stop the source", report, _stop_source, src, move, source,
+                                 shutdown_timeout, src.activate_disks if sizes else None)
+        digests, figures = [], None
+        if sizes:
+            locations = locations_from_job(source_locations, move["source_name"], len(sizes))
+            _step(result, "send the disks", report, direct.send, locations)
+            sent, received, figures = _step(result, "verify the copy", report, direct.finish)
+            problems = content_problems(sent, received)
+            if problems:
+                raise StepFailed("verify the copy", MoveError(
+                    "the copy on %s differs from the source: %s" % (move["destination_cluster"], "; ".join(problems))))
+            digests = digest_record(sent, received, "in the stream on both nodes")
+        instance = dst.get_instance(name)
+        _check_copy(instance, move, source)
+    finally:
+        direct.stop()
+    return {"instance": instance, "digests": digests, "figures": figures, "source_tags": source_tags}
+
+
+def _wait_created(dst, body, timeout):
+    return dst.wait_for_job(dst.create_instance(body), timeout=timeout)
+
+
+def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, transfer_timeout):
     """Import, export and verification; returns what the verification found.
 
     The commit is not made here: :func:`_finish` makes it at the same time as
@@ -152,20 +256,12 @@ def _transfer(src, dst, plan, prepared, result, report, shutdown_timeout, transf
         result["actions"].append("prepare the export")
     body = dict(plan["create_body"], source_handshake=prepared["handshake"],
                 source_x509_ca=prepared["x509_ca"], source_shutdown_timeout=shutdown_timeout)
-    stop = {}
-
-    def stop_source():
-        # The destination accepted the request (its checks passed): stop the
-        # source while the destination creates its disks. Stopped for good
-        # (admin down), so that Ganeti does not restart it after the export
-        # and no write can reach it once its disks were copied.
-        if source["admin_state"] != "down" or source.get("oper_state"):
-            stop["job"] = src.shutdown_instance(move["source_name"], timeout=shutdown_timeout)
-
-    import_waiter, targets = _step(result, "create the destination instance", report, _start_import,
-                                   dst, body, transfer_timeout, stop_source)
-    if stop.get("job"):
-        _step(result, "stop the source", report, src.wait_for_job, stop["job"], None)
+    (import_waiter, targets), source_tags = _step(
+        result, "create the destination instance", report, in_parallel,
+        (_start_import, dst, body, transfer_timeout), (_mark_source, src, move, source))
+    # The destination announced its disk targets: its disks exist and its
+    # import daemons listen. Only now is the source stopped.
+    _step(result, "stop the source", report, _stop_source, src, move, source, shutdown_timeout)
     export_body = {
         "mode": "remote", "destination": targets["disks"], "destination_x509_ca": targets["x509_ca"],
         "x509_key_name": prepared["x509_key_name"], "shutdown": True,
@@ -175,7 +271,35 @@ def _transfer(src, dst, plan, prepared, result, report, shutdown_timeout, transf
     export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
                    transfer_timeout)
     imported = _step(result, "finish the import", report, _finish_import, import_waiter, transfer_timeout)
-    return _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
+    verified = _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
+    verified["digests"] = []
+    if move["verify"] == "content" and source["disks"]:
+        verified["digests"] = _step(result, "compare the disks' digests", report, _compare_digests,
+                                    src, dst, move, source, nodes, transfer_timeout)
+    verified["source_tags"] = source_tags
+    return verified
+
+
+def _compare_digests(src, dst, move, source, nodes, timeout):
+    """Digest every disk on the nodes of both clusters at the same time; raise unless all are equal."""
+    sizes = [d["size"] for d in source["disks"]]
+    source_locations, destination_locations = in_parallel(
+        (disk_locations, src, move["source_name"], len(sizes)),
+        (disk_locations, dst, move["destination_name"], len(sizes)))
+    programs = []
+    try:
+        programs.append(start_digests(nodes, source_locations, sizes, move["source_name"]))
+        programs.append(start_digests(nodes, destination_locations, sizes, move["destination_name"]))
+        source_events, destination_events = [finish_digests(p, len(sizes), timeout) for p in programs]
+    finally:
+        stop_all(programs)
+    source_digests = [e["digest"] for e in source_events]
+    destination_digests = [e["digest"] for e in destination_events]
+    problems = content_problems(source_digests, destination_digests)
+    if problems:
+        raise MoveError("the copy on %s differs from the source, although Ganeti reported the import as "
+                        "successful: %s" % (move["destination_cluster"], "; ".join(problems)))
+    return digest_record(source_digests, destination_digests, "read from the disks on both nodes")
 
 
 def remote_import_info(entry):
@@ -188,12 +312,8 @@ def remote_import_info(entry):
     return None
 
 
-def _start_import(dst, body, timeout, on_accepted):
-    """Submit the remote import; return its waiter once the disk targets are logged.
-
-    ON_ACCEPTED is called once, when the job logs its first entry: Ganeti
-    checked the request (handshake, names, resources) and creates the disks.
-    """
+def _start_import(dst, body, timeout):
+    """Submit the remote import; return its waiter and targets once the disk targets are logged."""
     job_id = dst.create_instance(body)
     waiter = dst.job_waiter(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -204,11 +324,7 @@ def _start_import(dst, body, timeout, on_accepted):
         if deadline is not None and time.monotonic() > deadline:
             raise MoveError("the import job %s did not announce its disk targets within %s s"
                             % (job_id, timeout))
-        entries = waiter.poll()
-        if entries and on_accepted is not None:
-            on_accepted()
-            on_accepted = None
-        for entry in entries:
+        for entry in waiter.poll():
             targets = remote_import_info(entry)
             if targets:
                 return waiter, targets
@@ -235,11 +351,20 @@ def _finish_import(waiter, timeout):
 
 def _verify(dst, move, source, export, imported):
     instance = dst.get_instance(move["destination_name"])
+    expected = [d["size"] for d in source["disks"]]
+    if len(export["disk_results"]) != len(expected):
+        raise MoveError("the copy on %s is not complete: %d disks sent for %d"
+                        % (move["destination_cluster"], len(export["disk_results"]), len(expected)))
+    _check_copy(instance, move, source)
+    return {"import_job": imported["job_id"], "export_job": export["job_id"],
+            "disk_sizes": instance.get("disk.sizes") or [], "instance": instance}
+
+
+def _check_copy(instance, move, source):
+    """The copy's disk sizes are the source's and it carries this move's tag."""
     sizes = instance.get("disk.sizes") or []
     expected = [d["size"] for d in source["disks"]]
     problems = []
-    if len(export["disk_results"]) != len(expected):
-        problems.append("%d disks sent for %d" % (len(export["disk_results"]), len(expected)))
     if sizes != expected:
         problems.append("disk sizes %s on the destination, %s on the source" % (sizes, expected))
     if TAG_MOVE_ID % move["id"] not in (instance.get("tags") or []):
@@ -247,8 +372,6 @@ def _verify(dst, move, source, export, imported):
     if problems:
         raise MoveError("the copy on %s is not complete: %s"
                         % (move["destination_cluster"], "; ".join(problems)))
-    return {"import_job": imported["job_id"], "export_job": export["job_id"], "disk_sizes": sizes,
-            "instance": instance}
 
 
 def _compensate(src, dst, plan, shutdown_timeout):
@@ -264,36 +387,46 @@ def _compensate(src, dst, plan, shutdown_timeout):
     except (RapiError, MoveError) as exc:
         said.append("Removing the copy on %s failed too (%s); re-run the move to clean it up."
                     % (move["destination_cluster"], exc))
+    name = move["source_name"]
+    stopped_tag = TAG_STOPPED_FOR_MOVE % move["id"]
     try:
-        instance = src.get_instance(move["source_name"], missing_ok=True)
+        instance = src.get_instance(name, missing_ok=True)
         if instance is not None and plan["source"]["was_up"] and not (
                 instance.get("oper_state") and instance.get("admin_state") == "up"):
-            src.wait_for_job(src.startup_instance(move["source_name"]))
-            said.append("The source %s was started again." % move["source_name"])
+            src.wait_for_job(src.startup_instance(name))
+            said.append("The source %s was started again." % name)
         elif instance is not None:
-            said.append("The source %s is in its state before the move." % move["source_name"])
+            said.append("The source %s is in its state before the move." % name)
+        if instance is not None and stopped_tag in (instance.get("tags") or []):
+            src.wait_for_job(src.remove_tags("instance", name, [stopped_tag]))
     except RapiError as exc:
-        said.append("Restarting the source failed (%s); start %s on %s by hand."
-                    % (exc, move["source_name"], move["source_cluster"]))
+        said.append("Restarting the source failed (%s); start %s on %s by hand, or re-run the move "
+                    "(the source's tag %s tells it that the source ran)" % (exc, name, move["source_cluster"],
+                                                                            stopped_tag))
     return said
 
 
 def _finish(src, dst, move, source_instance, destination_instance, start, shutdown_timeout, result,
-            report):
-    """Start of the copy, commit and source policy, all submitted at once.
+            report, digests=None):
+    """Start of the copy, its digest tags, commit and source policy, all submitted at once.
 
     Called only once the copy was verified. Each cluster's jobs are submitted
     from a thread of their own, then all are waited for. On the destination
-    the start is submitted before the commit (both lock the instance, so they
-    run in that order), which starts the copy as early as Ganeti allows. A run
+    the start is submitted first, then the digest tags (DIGESTS, when this run
+    computed them), then the commit (all lock the instance, so they run in
+    that order), which starts the copy as early as Ganeti allows. A run
     interrupted before the commit leaves a state ``assess`` reads as
-    verified (source gone, source tagged ``moved-to``, or copy started).
+    verified (digest tags, source gone, source tagged ``moved-to``, or copy
+    started).
     """
     destination_name = move["destination_name"]
     destination_instance = destination_instance or {}
     destination_jobs, source_jobs = [], []
     if start and not destination_instance.get("oper_state"):
         destination_jobs.append(("start the copy", dst.startup_instance, destination_name))
+    if digests:
+        destination_jobs.append(("record the digests", dst.add_tags, "instance", destination_name,
+                                 digest_tags(digests)))
     if TAG_PENDING in (destination_instance.get("tags") or []):
         destination_jobs.append(("commit", dst.remove_tags, "instance", destination_name, [TAG_PENDING]))
     if source_instance is not None:
@@ -306,9 +439,13 @@ def _finish(src, dst, move, source_instance, destination_instance, start, shutdo
             moved_to = TAG_MOVED_TO % (move["destination_cluster"], destination_name)
             if moved_to not in (source_instance.get("tags") or []):
                 source_jobs.append(("tag the source", src.add_tags, "instance", name, [moved_to]))
+            stopped_tag = TAG_STOPPED_FOR_MOVE % move["id"]
+            if stopped_tag in (source_instance.get("tags") or []):
+                source_jobs.append(("untag the source", src.remove_tags, "instance", name, [stopped_tag]))
     submitted = in_parallel(*[(_submit_in_order, client, jobs) for client, jobs in
                               ((dst, destination_jobs), (src, source_jobs)) if jobs])
     failures = []
+    started = time.monotonic()
     for client, jobs in submitted:
         for name, job_id in jobs:
             report(name)
@@ -318,6 +455,7 @@ def _finish(src, dst, move, source_instance, destination_instance, start, shutdo
                 failures.append("'%s' failed: %s" % (name, exc))
                 continue
             result["actions"].append(name)
+            result.setdefault("seconds", {})[name] = round(time.monotonic() - started, 2)
             result["changed"] = True
     if failures:
         raise MoveError("the copy on %s is complete, but %s; re-run the move to finish it"

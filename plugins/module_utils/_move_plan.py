@@ -40,6 +40,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetEr
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import Finding, static_checks
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import recorded_digests
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_MOVE_ID,
     TAG_MOVED_TO,
@@ -48,6 +49,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_SOURCE,
     TAG_SOURCE_UP,
     TAG_SOURCE_UUID,
+    TAG_STOPPED_FOR_MOVE,
     tag_problem,
     tag_values,
 )
@@ -61,6 +63,13 @@ PHASE_FINISH = "finish"
 PHASE_DONE = "done"
 
 SOURCE_POLICIES = ("remove", "keep")
+
+#: How a move's disks travel: ``direct`` node to node (``_move_content.DirectTransfer``),
+#: ``ganeti`` with Ganeti's own remote export and import.
+TRANSFER_METHODS = ("direct", "ganeti")
+#: What the commit of a move rests on: ``content``, every disk's digest on both clusters;
+#: ``metadata``, Ganeti's job results, disk sizes and logs (``ganeti`` transfers only).
+VERIFY_MODES = ("content", "metadata")
 
 #: The options of one move request, as argument specs. The modules
 #: ``instance_move`` and ``instance_move_plan`` take each as an option and all
@@ -82,6 +91,8 @@ MOVE_OPTIONS = dict(
     compress=dict(type="str", default="none"),
     source_policy=dict(type="str", default="remove", choices=list(SOURCE_POLICIES)),
     start=dict(type="bool"),
+    transfer=dict(type="str", default="direct", choices=list(TRANSFER_METHODS)),
+    verify=dict(type="str", default="content", choices=list(VERIFY_MODES)),
 )
 
 #: The keys of a move request.
@@ -146,6 +157,10 @@ def move_request(params):
     request.update((key, checked.validated_parameters[key]) for key in given)
     if not request["name"]:
         raise MoveError("no instance to move: give its name as the option name or as the key name of request")
+    if request.get("transfer") == "direct" and request.get("verify") == "metadata":
+        raise MoveError("the move of %s asks for transfer: direct with verify: metadata; the direct transfer "
+                        "always compares the digests of both ends: leave verify at content, or use "
+                        "transfer: ganeti" % request["name"])
     return request
 
 
@@ -170,6 +185,9 @@ def describe_move(request, source_cluster, destination_cluster):
         "destination_name": dst_name,
         "source_policy": request.get("source_policy") or "remove",
         "start": request.get("start"),
+        "transfer": request.get("transfer") or "direct",
+        "verify": request.get("verify") or "content",
+        "compress": request.get("compress") or "none",
     }
 
 
@@ -224,13 +242,15 @@ def build_create_body(source, request, source_cluster, move):
     ``secondary_node``, ``iallocator``, ``group``, ``beparams``,
     ``hvparams``, ``osparams``, ``nics`` (per index; ``mac: generate``),
     ``link_map``, ``network_map``, ``compress``. Source tags are carried,
-    provenance and move-control tags are added.
+    provenance and move-control tags are added. With ``transfer: direct`` the
+    instance is created (``create`` mode) without running the OS scripts
+    (``no_install``): the disks' bytes come from the source's node.
     """
+    direct = (request.get("transfer") or "direct") == "direct"
     body = {
         "__version__": 1,
-        "mode": "remote-import",
+        "mode": "create" if direct else "remote-import",
         "name": destination_name(request),
-        "source_instance_name": source["name"],
         "disk_template": request.get("disk_template") or source["disk_template"],
         "disks": [_disk_spec(d) for d in source["disks"]],
         "nics": build_nics(source["nics"], request),
@@ -244,9 +264,13 @@ def build_create_body(source, request, source_cluster, move):
         "ip_check": False,
         "name_check": False,
         "wait_for_sync": False,
-        "compress": request.get("compress") or "none",
         "tags": move_tags(source, source_cluster, move),
     }
+    if direct:
+        body["no_install"] = True
+    else:
+        body["source_instance_name"] = source["name"]
+        body["compress"] = request.get("compress") or "none"
     for option, key in (("primary_node", "pnode"), ("secondary_node", "snode"),
                         ("iallocator", "iallocator"), ("group", "group_name")):
         if request.get(option):
@@ -363,11 +387,14 @@ def verified_before_commit(source_instance, destination_instance, move):
     the source's removal, its ``moved-to`` tag and the copy's start (a copy is
     created stopped). So a pending copy whose source is gone, whose source
     carries this move's ``moved-to`` tag, or which was started, was verified.
-    A source that is gone is only trusted together with the destination's
-    record of the import job (see :func:`import_job_succeeded`, checked by
-    :func:`plan_move`).
+    The digest tags (``TAG_DIGEST``) a run adds once the digests were equal
+    say so directly. A source that is gone is only trusted together with
+    the digest tags or the destination's record of the import job (see
+    :func:`import_job_succeeded`, checked by :func:`plan_move`).
     """
     if source_instance is None:
+        return True
+    if recorded_digests(destination_instance.get("tags")):
         return True
     moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
     if moved_to in (source_instance.get("tags") or []):
@@ -411,6 +438,8 @@ def finish_actions(source_instance, destination_instance, move):
             moved_to = TAG_MOVED_TO % (move["destination_cluster"], move["destination_name"])
             if moved_to not in (source_instance.get("tags") or []):
                 actions.append("tag the source %s" % moved_to)
+            if TAG_STOPPED_FOR_MOVE % move["id"] in (source_instance.get("tags") or []):
+                actions.append("untag the source %s" % (TAG_STOPPED_FOR_MOVE % move["id"]))
     if should_start(destination_instance, move) and not destination_instance.get("oper_state"):
         actions.append("start the destination")
     return actions
@@ -465,7 +494,8 @@ def plan_move(src, dst, request, probe=True, prepare=False):
               "start_destination": None, "prepared": None}
     if phase not in (PHASE_NEW, PHASE_REMNANT):
         if source_instance is None and TAG_PENDING in (destination_instance.get("tags") or []) \
-                and destination_instance.get("admin_state") != "up":
+                and destination_instance.get("admin_state") != "up" \
+                and not recorded_digests(destination_instance.get("tags")):
             ok, message = import_job_succeeded(dst, move["destination_name"])
             if not ok:
                 raise MoveError(
@@ -476,21 +506,28 @@ def plan_move(src, dst, request, probe=True, prepare=False):
                         move["source_name"], move["source_cluster"], message, TAG_PENDING))
         result["start_destination"] = should_start(destination_instance, move)
         return result
-    want_prepared = (probe and phase == PHASE_NEW) or prepare
+    ganeti = move["transfer"] == "ganeti"
+    want_prepared = ganeti and ((probe and phase == PHASE_NEW) or prepare)
     source, prepared, dst_features, dst_instances, dst_nodes, dst_os_names = in_parallel(
         (source_details, src, move["source_name"], source_instance),
         (prepare_export, src, move["source_name"]) if want_prepared else (lambda: None,),
         (dst.get_features,), (dst.list_instances, True), (dst.list_nodes, True),
         (_os_names, dst) if probe else (lambda: None,))
     result["prepared"] = prepared if prepare else None
-    # An interrupted run may have stopped the source already: the copy it left
-    # records whether the source was marked up before the move.
-    source["was_up"] = source["admin_state"] == "up" or (
+    # An interrupted run may have stopped the source already: the copy it left,
+    # or the source's own tag, records whether it was marked up before the move.
+    source["was_up"] = source["admin_state"] == "up" or (TAG_STOPPED_FOR_MOVE % move["id"]) in source["tags"] or (
         phase == PHASE_REMNANT and TAG_SOURCE_UP in (destination_instance.get("tags") or []))
+    result["destination_node_ips"] = {node["name"]: node.get("pip") for node in dst_nodes or []}
     result["source"] = source
     result["start_destination"] = source["was_up"] if move["start"] is None else bool(move["start"])
     body = build_create_body(source, request, move["source_cluster"], move["id"])
     result["create_body"] = body
+    if move["verify"] == "content":
+        result["verification"] = "content: the digest of every disk on both clusters, computed on their nodes"
+    else:
+        result["verification"] = ("metadata only (verify: metadata): job results, disk sizes and Ganeti's logs; "
+                                  "no byte was compared")
     # The cluster's tags come with /2/info.
     findings = static_checks(
         source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
@@ -512,11 +549,13 @@ def prepare_export(src, name):
 
 
 def probe_destination(src, dst, move, body, prepared=None):
-    """prepare-export on the source (unless PREPARED), then a dry run of the real create."""
-    if prepared is None:
-        prepared = prepare_export(src, move["source_name"])
-    probe_body = dict(body, source_handshake=prepared["handshake"],
-                      source_x509_ca=prepared["x509_ca"])
+    """A dry run of the real create on the destination (for ``ganeti`` transfers with a fresh handshake)."""
+    ganeti = move["transfer"] == "ganeti"
+    probe_body = dict(body)
+    if ganeti:
+        if prepared is None:
+            prepared = prepare_export(src, move["source_name"])
+        probe_body.update(source_handshake=prepared["handshake"], source_x509_ca=prepared["x509_ca"])
     try:
         dst.wait_for_job(dst.create_instance(probe_body, dry_run=True))
     except RapiError as exc:
@@ -526,15 +565,15 @@ def probe_destination(src, dst, move, body, prepared=None):
         hint = ""
         if "domain secret" in text:
             hint = ("; make the clusters share one cluster domain secret "
-                    "(playbooks/domain_secret.yml)")
+                    "(playbooks/domain_secret.yml), or move with transfer: direct")
         return Finding("destination_dry_run", False,
-                       "%s refuses the import of %s as %s: %s%s" % (
-                           move["destination_cluster"], move["source_name"],
-                           move["destination_name"], text, hint))
+                       "%s refuses the %s of %s as %s: %s%s" % (
+                           move["destination_cluster"], "import" if ganeti else "creation",
+                           move["source_name"], move["destination_name"], text, hint))
     return Finding("destination_dry_run", True,
-                   "%s accepts the import of %s as %s (shared cluster domain secret, name, "
-                   "placement, MACs and parameters checked by a dry run)"
-                   % (move["destination_cluster"], move["source_name"], move["destination_name"]))
+                   "%s accepts the %s of %s as %s (%sname, placement, MACs and parameters checked by a dry run)"
+                   % (move["destination_cluster"], "import" if ganeti else "creation", move["source_name"],
+                      move["destination_name"], "shared cluster domain secret, " if ganeti else ""))
 
 
 def _os_names(client):

@@ -150,6 +150,8 @@ class RapiClient:
             check_single_anchor(self.url, self.ca_path)
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
+        #: HTTP requests sent so far (a move reports them: the cost of a re-run).
+        self.request_count = 0
 
         session = requests.Session()
         session.headers["Accept"] = "application/json"
@@ -268,6 +270,7 @@ class RapiClient:
         :raises RapiError: on any failure.
         """
         method = method.upper()
+        self.request_count += 1
         url = self.url + path
         headers = {}
         data = None
@@ -435,6 +438,10 @@ class RapiClient:
     def query_instance(self, name, static=True):
         """``GET /2/instances/NAME/info``: a job whose result holds the instance's details."""
         return self.submit("GET", self.instance_path(name, "info"), query={"static": 1 if static else None})
+
+    def activate_disks(self, name):
+        """``PUT /2/instances/NAME/activate-disks``: a job whose result lists ``[node, "disk/N", path]`` per disk."""
+        return self.submit("PUT", self.instance_path(name, "activate-disks"))
 
     def prepare_export(self, name, mode="remote"):
         """``PUT /2/instances/NAME/prepare-export``: a job whose result holds the export handshake."""

@@ -24,6 +24,13 @@ TAG_PREFIX = "ganeti-fleet:"
     TAG_PREFIX + name for name in ("move-id:%s", "move-pending", "source:%s/%s", "source-uuid:%s",
                                    "source-admin-up", "moved-to:%s/%s"))
 
+# A move's content record: TAG_DIGEST ("digest:INDEX:ALGORITHM:HEX") on the
+# copy, one per disk, added only once the copy's bytes were found equal to the
+# source's; TAG_STOPPED_FOR_MOVE ("stopped-for-move:ID") on a source that was
+# running when the move stopped it, until it runs again or the move is done.
+(TAG_DIGEST, TAG_STOPPED_FOR_MOVE) = (
+    TAG_PREFIX + name for name in ("digest:%d:%s:%s", "stopped-for-move:%s"))
+
 #: Cluster tag of a cluster whose nodes all carry the transfer fix; the move
 #: pre-flight looks for it on clusters older than Ganeti 3.1.
 TAG_TRANSFER_FIX = TAG_PREFIX + "transfer-fix"

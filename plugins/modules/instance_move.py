@@ -11,16 +11,22 @@ module: instance_move
 short_description: Move one Ganeti instance to another cluster, safely and resumably
 version_added: 0.1.0
 description:
-  - Moves an instance between two clusters with Ganeti's remote export and import, over both clusters' RAPI.
+  - Moves an instance between two clusters, or to a new name within one, over both clusters' RAPI.
   - Plans first, as M(ganeti.fleet.instance_move_plan) does. It works out the phase of the move, the destination's
     create request, and runs the pre-flight checks, which must pass before anything is shut down.
   - The destination instance is created stopped and tagged C(ganeti-fleet:move-id:ID) and
-    C(ganeti-fleet:move-pending). The export starts as soon as the destination announces its disk targets. Once
-    every disk was sent and received and the disk sizes match (the commit point), the copy is started if the
-    source was marked up, the C(move-pending) tag removed, and the source removed (or, with
-    O(source_policy=keep), stopped and tagged C(ganeti-fleet:moved-to:CLUSTER/NAME)), these jobs at the same
-    time. A re-run reads a copy still tagged C(move-pending) as verified when its source is gone (and the
-    destination lists its successful import job), is tagged C(moved-to), or when the copy was started.
+    C(ganeti-fleet:move-pending). The source is stopped only once the destination is ready to receive, and tagged
+    C(ganeti-fleet:stopped-for-move:ID) first when it was running.
+  - With O(transfer=direct) (the default) the copy is created without running the OS scripts, both instances'
+    disks are activated, and the disks stream from the source's node to the destination's node over TLS, digested
+    on both ends. With O(transfer=ganeti) Ganeti's remote import and export carry them, and the disks are digested
+    on both nodes afterwards (O(verify=content)).
+  - Once every disk's digest on the destination equals the source's (the commit point), the copy is started if
+    the source was marked up, tagged with the digests (C(ganeti-fleet:digest:INDEX:ALGORITHM:HEX)), the
+    C(move-pending) tag removed, and the source removed (or, with O(source_policy=keep), stopped and tagged
+    C(ganeti-fleet:moved-to:CLUSTER/NAME)), these jobs at the same time. A re-run reads a copy still tagged
+    C(move-pending) as verified when it carries the digest tags, when its source is gone (and the destination
+    lists its successful import job), is tagged C(moved-to), or when the copy was started.
   - A failure before the commit point removes the destination instance this move created (only one carrying both
     tags) and restores the source's state, then fails naming the step and Ganeti's reason.
   - A re-run finds what an earlier run left, from the tags on both clusters, and resumes; after a completed move
@@ -30,6 +36,7 @@ author:
   - ganeti.fleet maintainers (@ganeti-fleet)
 extends_documentation_fragment:
   - ganeti.fleet.move
+  - ganeti.fleet.node_access
   - ganeti.fleet.attributes
 attributes:
   check_mode:
@@ -52,7 +59,7 @@ options:
     type: int
     default: 120
   transfer_timeout:
-    description: Seconds to wait for the transfer of all disks.
+    description: Seconds to wait for the transfer of all disks, and for their digests.
     type: int
     default: 7200
 """
@@ -107,6 +114,23 @@ actions:
   elements: str
   sample: [prepare the export, create the destination instance, export the disks, finish the import,
            verify the copy, start the copy, commit, remove the source]
+digests:
+  description:
+    - Per disk, the digests of the source and of the copy, and how they were computed. Empty when nothing was
+      compared (O(verify=metadata)). On a re-run that only finishes a move, the digests its tags recorded.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{index: 0, algorithm: b2tree, source: 3d09...4f8f, destination: 3d09...4f8f,
+            computed: in the stream on both nodes}]
+verification:
+  description: What the commit of the move rested on (digests of every disk, or metadata only).
+  returned: success
+  type: str
+transfer:
+  description: Figures of a direct transfer (bytes, zero_bytes, wire_bytes, send_seconds); null otherwise.
+  returned: success
+  type: dict
 step:
   description: The step that failed.
   returned: failure
@@ -121,6 +145,7 @@ cleanup:
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import run_move
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import move_argument_spec, move_of, move_request
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, node_access_argument_spec
 
 
 def run(module):
@@ -130,7 +155,7 @@ def run(module):
     with move_of(request["name"]):
         return run_move(source, destination, request, probe=params["probe"],
                         shutdown_timeout=params["shutdown_timeout"], transfer_timeout=params["transfer_timeout"],
-                        check_mode=module.check_mode)
+                        check_mode=module.check_mode, nodes=NodeAccess(params["node_access"]))
 
 
 def main():
@@ -138,6 +163,7 @@ def main():
         probe=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120),
         transfer_timeout=dict(type="int", default=7200),
+        **node_access_argument_spec()
     ), connection=False).run(run)
 
 

@@ -60,6 +60,8 @@ DST = "dst.example.org"
 NAME = "web1.example.org"
 UUID = "0d6f8a4e-3c1b-4f55-9a52-1f0e6a2b7c11"
 MOVE_ID = move_id(SRC, NAME, DST, NAME)
+#: The move options of the tests of Ganeti's own transfer (no node access in these fakes).
+GANETI = {"transfer": "ganeti", "verify": "metadata"}
 
 # ``OpInstanceQueryData`` (static) of the source instance, as Ganeti 3.0 returns it.
 QUERY_DATA = {
@@ -144,7 +146,7 @@ def source():
 
 
 def a_move(**changes):
-    request = {"name": NAME}
+    request = dict(GANETI, name=NAME)
     request.update(changes.pop("request", {}))
     move = describe_move(request, SRC, DST)
     move.update(changes)
@@ -152,7 +154,7 @@ def a_move(**changes):
 
 
 def body(request=None, src=None):
-    request = dict({"name": NAME}, **(request or {}))
+    request = dict(GANETI, name=NAME, **(request or {}))
     move = describe_move(request, SRC, DST)
     return build_create_body(src or source(), request, SRC, move["id"])
 
@@ -186,7 +188,8 @@ def test_move_id_changes_with_every_part_and_has_no_join_ambiguity():
 def test_describe_move_defaults():
     move = describe_move({"name": NAME}, SRC, DST)
     assert move == {"id": MOVE_ID, "source_cluster": SRC, "source_name": NAME, "destination_cluster": DST,
-                    "destination_name": NAME, "source_policy": "remove", "start": None}
+                    "destination_name": NAME, "source_policy": "remove", "start": None, "transfer": "direct",
+                    "verify": "content", "compress": "none"}
     renamed = describe_move({"name": NAME, "new_name": "web2.example.org", "source_policy": "keep",
                              "start": False}, SRC, DST)
     assert renamed["destination_name"] == "web2.example.org"
@@ -210,6 +213,7 @@ class FakeClient(rapi_client.RapiClient):
                  cluster_tags=None, prepared=None, dry_run_error=None, job_list=None, job_details=None,
                  failing_jobs=(), import_log=None):
         self.url = "https://%s:5080" % info.get("name", "fake")
+        self.request_count = 0
         self.info = info
         self.instances = dict(instances or {})
         self.query_data = query_data
@@ -882,7 +886,7 @@ def test_describe_failures_accepts_findings_and_dicts():
 
 def test_plan_new_move_passes_and_probes_with_the_real_body():
     src, dst = src_client(), dst_client()
-    plan = plan_move(src, dst, {"name": NAME, "primary_node": "node2.dst.example.org"})
+    plan = plan_move(src, dst, {**GANETI, "name": NAME, "primary_node": "node2.dst.example.org"})
     assert plan["ok"] is True, plan["findings"]
     assert plan["phase"] == PHASE_NEW and plan["destination"] is None
     assert plan["start_destination"] is True
@@ -908,14 +912,14 @@ def test_plan_dry_run_refused_for_the_domain_secret():
                       error_message="Invalid handshake: Hash didn't match, clusters don't share the same "
                                     "domain secret",
                       error_code="wrong_input")
-    plan = plan_move(src_client(), dst_client(dry_run_error=error), {"name": NAME})
+    plan = plan_move(src_client(), dst_client(dry_run_error=error), {**GANETI, "name": NAME})
     assert plan["ok"] is False
     finding = plan["findings"][-1]
     assert finding["check"] == "destination_dry_run" and finding["ok"] is False
     assert finding["message"] == (
         "%s refuses the import of %s as %s: Invalid handshake: Hash didn't match, clusters don't share the "
-        "same domain secret; make the clusters share one cluster domain secret (playbooks/domain_secret.yml)"
-        % (DST, NAME, NAME))
+        "same domain secret; make the clusters share one cluster domain secret (playbooks/domain_secret.yml), "
+        "or move with transfer: direct" % (DST, NAME, NAME))
     assert describe_failures(plan["findings"]) == finding["message"]
 
 
@@ -944,7 +948,7 @@ def test_probe_transport_errors_are_not_findings():
 
 def test_plan_without_probe_writes_nothing():
     src, dst = src_client(), dst_client()
-    plan = plan_move(src, dst, {"name": NAME}, probe=False)
+    plan = plan_move(src, dst, {**GANETI, "name": NAME}, probe=False)
     assert plan["ok"] is True
     assert "destination_dry_run" not in [f["check"] for f in plan["findings"]]
     assert [j["method"] for j in src.submitted] == ["GET"] and dst.submitted == []
@@ -952,7 +956,7 @@ def test_plan_without_probe_writes_nothing():
 
 
 def test_plan_reports_static_failures_and_still_probes():
-    plan = plan_move(src_client(cluster_tags=[]), dst_client(), {"name": NAME, "primary_node": "node3.dst.example.org"})
+    plan = plan_move(src_client(cluster_tags=[]), dst_client(), {**GANETI, "name": NAME, "primary_node": "node3.dst.example.org"})
     assert plan["ok"] is False
     assert [f["check"] for f in plan["findings"] if not f["ok"]] == ["nodes", "transfer_defect"]
 
@@ -960,7 +964,7 @@ def test_plan_reports_static_failures_and_still_probes():
 def test_plan_remnant_skips_the_dry_run():
     remnant = destination("ganeti-fleet:move-pending", **{"nic.macs": ["aa:00:00:11:22:33"]})
     src, dst = src_client(), dst_client(instances=dict(DST_INSTANCES, **{NAME: remnant}))
-    plan = plan_move(src, dst, {"name": NAME})
+    plan = plan_move(src, dst, {**GANETI, "name": NAME})
     assert plan["phase"] == PHASE_REMNANT
     assert plan["ok"] is True, plan["findings"]
     assert plan["findings"][-1]["message"].startswith("dry run skipped")
@@ -975,13 +979,13 @@ def test_plan_remnant_remembers_that_the_source_was_up():
     data = copy.deepcopy(QUERY_DATA)
     data[NAME]["config_state"] = "down"
     src = src_client(instances={NAME: stopped}, query_data=data)
-    plan = plan_move(src, dst_client(instances={NAME: remnant}), {"name": NAME})
+    plan = plan_move(src, dst_client(instances={NAME: remnant}), {**GANETI, "name": NAME})
     assert plan["phase"] == PHASE_REMNANT
     assert plan["source"]["admin_state"] == "down" and plan["source"]["was_up"] is True
     assert plan["start_destination"] is True
     assert "ganeti-fleet:source-admin-up" in plan["create_body"]["tags"]
     # A new move of a stopped source: not up, not started.
-    plan = plan_move(src_client(instances={NAME: stopped}, query_data=data), dst_client(), {"name": NAME})
+    plan = plan_move(src_client(instances={NAME: stopped}, query_data=data), dst_client(), {**GANETI, "name": NAME})
     assert plan["source"]["was_up"] is False and plan["start_destination"] is False
     assert "ganeti-fleet:source-admin-up" not in plan["create_body"]["tags"]
 
@@ -989,7 +993,7 @@ def test_plan_remnant_remembers_that_the_source_was_up():
 def test_plan_finish_phase_reads_nothing_more():
     dst_instance = destination("ganeti-fleet:source-admin-up", admin_state="up", oper_state=True)
     src, dst = src_client(), dst_client(instances={NAME: dst_instance})
-    plan = plan_move(src, dst, {"name": NAME})
+    plan = plan_move(src, dst, {**GANETI, "name": NAME})
     assert plan["phase"] == PHASE_FINISH and plan["reason"].endswith("remove the source")
     assert plan["source"] is None and plan["create_body"] is None and plan["findings"] == []
     assert plan["start_destination"] is True
@@ -998,13 +1002,13 @@ def test_plan_finish_phase_reads_nothing_more():
 
 def test_plan_refuses_an_unknown_source_policy():
     with pytest.raises(MoveError, match="source_policy must be one of remove, keep, not 'archive'"):
-        plan_move(src_client(), dst_client(), {"name": NAME, "source_policy": "archive"})
+        plan_move(src_client(), dst_client(), {**GANETI, "name": NAME, "source_policy": "archive"})
 
 
 def test_plan_refuses_a_foreign_destination():
     foreign = {"name": NAME, "uuid": "f0", "tags": ["app:other"], "nic.macs": []}
     with pytest.raises(MoveError, match="already has an instance named %s" % NAME):
-        plan_move(src_client(), dst_client(instances={NAME: foreign}), {"name": NAME})
+        plan_move(src_client(), dst_client(instances={NAME: foreign}), {**GANETI, "name": NAME})
 
 
 def test_plan_other_rapi_errors_propagate():
@@ -1013,7 +1017,7 @@ def test_plan_other_rapi_errors_propagate():
             raise RapiError("Ganeti RAPI at https://dst:5080: GET failed with HTTP 500", status_code=500)
 
     with pytest.raises(RapiError, match="HTTP 500"):
-        plan_move(src_client(), Broken(DST_INFO), {"name": NAME})
+        plan_move(src_client(), Broken(DST_INFO), {**GANETI, "name": NAME})
 
 
 def test_tag_value_and_should_start():
@@ -1073,7 +1077,7 @@ def import_job(job_id, status="success", log=()):
 def pending_copy_plan(job_list, job_details):
     dst = dst_client(instances={NAME: destination(PENDING, "ganeti-fleet:source-admin-up")},
                      job_list=job_list, job_details=job_details)
-    return plan_move(src_client(instances={}), dst, {"name": NAME})
+    return plan_move(src_client(instances={}), dst, {**GANETI, "name": NAME})
 
 
 def test_plan_trusts_a_pending_copy_of_a_removed_source_only_after_its_import_job():
@@ -1102,7 +1106,7 @@ def test_plan_refuses_a_pending_copy_of_a_removed_source_without_a_good_import_j
 
 def test_plan_prepares_the_export_once_for_the_probe_and_the_transfer():
     src, dst = src_client(), dst_client()
-    plan = plan_move(src, dst, {"name": NAME}, probe=True, prepare=True)
+    plan = plan_move(src, dst, {**GANETI, "name": NAME}, probe=True, prepare=True)
     assert plan["ok"] is True, plan["findings"]
     assert plan["prepared"] == PREPARED
     prepares = [j for j in src.submitted if j["path"].endswith("/prepare-export")]
@@ -1113,10 +1117,10 @@ def test_plan_prepares_the_export_once_for_the_probe_and_the_transfer():
 def test_plan_prepares_the_export_for_a_remnant_but_not_for_a_finished_move():
     remnant = destination(PENDING)
     src = src_client()
-    plan = plan_move(src, dst_client(instances={NAME: remnant}), {"name": NAME}, probe=False, prepare=True)
+    plan = plan_move(src, dst_client(instances={NAME: remnant}), {**GANETI, "name": NAME}, probe=False, prepare=True)
     assert plan["phase"] == PHASE_REMNANT and plan["prepared"] == PREPARED
     src = src_client()
-    plan = plan_move(src, dst_client(instances={NAME: destination()}), {"name": NAME}, prepare=True)
+    plan = plan_move(src, dst_client(instances={NAME: destination()}), {**GANETI, "name": NAME}, prepare=True)
     assert plan["phase"] == PHASE_FINISH and plan["prepared"] is None and src.submitted == []
 
 
@@ -1156,6 +1160,7 @@ def test_finish_starts_the_copy_before_the_commit_and_submits_every_job_before_w
     assert [e[0] for e in recorder.events] == ["submit"] * 3 + ["wait"] * 3
     assert dst.submitted[1]["query"] == {"tag": [PENDING]}
     assert src.submitted[0]["body"] == {"shutdown_timeout": 120}
+    assert set(result.pop("seconds")) == {"start the copy", "commit", "remove the source"}
     assert result == {"actions": ["start the copy", "commit", "remove the source"], "changed": True}
 
 
@@ -1166,6 +1171,7 @@ def test_finish_without_start_or_commit_only_handles_the_source():
                destination(), False, 120, result, lambda m: None)
     assert not dst.submitted
     assert [(j["method"], j["path"]) for j in src.submitted] == [("DELETE", "/2/instances/%s" % NAME)]
+    assert set(result.pop("seconds")) == {"remove the source"}
     assert result == {"actions": ["remove the source"], "changed": True}
 
 
@@ -1287,7 +1293,7 @@ TRANSFER_ACTIONS = ["prepare the export", "create the destination instance", "st
 
 def test_run_move_in_check_mode_plans_and_changes_nothing():
     src, dst = src_client(), dst_client()
-    result = run_move(src, dst, {"name": NAME}, check_mode=True)
+    result = run_move(src, dst, {**GANETI, "name": NAME}, check_mode=True)
     assert result["changed"] is True and result["actions"] == []
     assert result["plan"]["phase"] == PHASE_NEW and "prepared" not in result["plan"]
     assert [j["path"] for j in src.submitted] == ["/2/instances/%s/info" % NAME,
@@ -1298,7 +1304,7 @@ def test_run_move_in_check_mode_plans_and_changes_nothing():
 def test_run_move_refuses_before_anything_when_the_pre_flight_fails():
     src, dst = src_client(cluster_tags=[]), dst_client()
     with pytest.raises(MoveError) as caught:
-        run_move(src, dst, {"name": NAME})
+        run_move(src, dst, {**GANETI, "name": NAME})
     result = caught.value.to_result()
     assert result["msg"].startswith("pre-flight failed: source cluster %s runs Ganeti 3.0.2" % SRC)
     assert result["plan"]["ok"] is False
@@ -1309,7 +1315,7 @@ def test_run_move_refuses_before_anything_when_the_pre_flight_fails():
 def test_run_move_transfers_verifies_and_finishes():
     src, dst = src_client(), dst_client()
     reported = []
-    result = run_move(src, dst, {"name": NAME}, shutdown_timeout=30, report=reported.append)
+    result = run_move(src, dst, {**GANETI, "name": NAME}, shutdown_timeout=30, report=reported.append)
     assert result["changed"] is True
     assert result["actions"] == TRANSFER_ACTIONS + ["start the copy", "commit", "remove the source"]
     assert reported == result["actions"][1:]  # the export was prepared with the plan
@@ -1329,7 +1335,7 @@ def test_run_move_transfers_verifies_and_finishes():
 def test_run_move_removes_the_remnant_first():
     remnant = destination(PENDING, **{"nic.macs": ["aa:00:00:11:22:33"]})
     src, dst = src_client(), dst_client(instances={NAME: remnant})
-    result = run_move(src, dst, {"name": NAME})
+    result = run_move(src, dst, {**GANETI, "name": NAME})
     assert result["plan"]["phase"] == PHASE_REMNANT
     assert result["actions"][0] == "remove the unfinished copy"
     assert result["actions"][1:7] == TRANSFER_ACTIONS
@@ -1340,7 +1346,7 @@ def test_run_move_failed_transfer_removes_the_copy_and_restarts_the_source():
     dst = dst_client()
     with pytest.raises(MoveFailed) as caught:
         with move_of(NAME):
-            run_move(src, dst, {"name": NAME})
+            run_move(src, dst, {**GANETI, "name": NAME})
     failure = caught.value
     assert failure.step == "export the disks"
     assert failure.cleanup == ["The copy this move created on %s was removed." % DST,
@@ -1358,7 +1364,7 @@ def test_run_move_failed_transfer_removes_the_copy_and_restarts_the_source():
 def test_run_move_import_that_lost_a_disk_fails_at_its_step():
     lost = [{"serial": 3, "type": "message", "message": "disk/1 failed to receive data: connection reset"}]
     with pytest.raises(MoveFailed) as caught:
-        run_move(src_client(), dst_client(import_log=lost), {"name": NAME})
+        run_move(src_client(), dst_client(import_log=lost), {**GANETI, "name": NAME})
     assert caught.value.step == "finish the import"
     assert "reports disks that did not arrive: disk/1 failed to receive data" in str(caught.value)
     assert caught.value.job_id is None
@@ -1367,9 +1373,11 @@ def test_run_move_import_that_lost_a_disk_fails_at_its_step():
 def test_run_move_finishes_a_verified_move_without_a_transfer():
     dst_instance = destination("ganeti-fleet:source-admin-up", admin_state="up", oper_state=True)
     src, dst = src_client(), dst_client(instances={NAME: dst_instance})
-    result = run_move(src, dst, {"name": NAME})
+    result = run_move(src, dst, {**GANETI, "name": NAME})
     assert result["plan"]["phase"] == PHASE_FINISH
     assert result["actions"] == ["remove the source"]
-    again = run_move(src, dst, {"name": NAME})
+    again = run_move(src, dst, {**GANETI, "name": NAME})
     assert again["plan"]["phase"] == PHASE_DONE
-    assert again == {"plan": again["plan"], "changed": False, "actions": []}
+    assert set(again.pop("seconds")) == {"plan"}
+    assert again.pop("rapi_requests") == {"source": 0, "destination": 0}
+    assert again == {"plan": again["plan"], "changed": False, "actions": [], "digests": [], "verification": None}
