@@ -136,16 +136,16 @@ def _data_ranges(fd, start, end):
         except OSError:  # ENXIO: only a hole is left; EINVAL: not supported
             data = end if _seek_hole_supported(fd) else offset
         # Whole blocks only: the digest and the stream work in blocks.
-        data = min(max(offset, data - data % BLOCK), end)
-        if data > offset:
-            yield offset, data - offset, False
-            offset = data
+        block_start = min(max(offset, data - data % BLOCK), end)
+        if block_start > offset:
+            yield offset, block_start - offset, False
+            offset = block_start
             continue
         try:
-            hole = os.lseek(fd, offset, os.SEEK_HOLE)
+            hole = os.lseek(fd, max(offset, data), os.SEEK_HOLE)
         except OSError:
             hole = end
-        hole = min(-(-hole // BLOCK) * BLOCK, end)
+        hole = min(max(-(-hole // BLOCK) * BLOCK, offset + BLOCK), end)
         yield offset, hole - offset, True
         offset = hole
 
@@ -265,14 +265,16 @@ def _recv_exact(connection, count):
 class DiskWriter:
     """Writes one disk: data at its offset, runs of zeros as holes or zeroed ranges."""
 
-    def __init__(self, path, size):
+    def __init__(self, path, size, check_only=False):
         self.fd = os.open(path, os.O_WRONLY)
         mode = os.fstat(self.fd).st_mode
         self.regular = stat.S_ISREG(mode)
         available = _device_size(self.fd, mode)
-        if available < size:
+        if available < size or check_only:
             os.close(self.fd)
-            raise StreamError("%s holds %d bytes, fewer than the disk's %d" % (path, available, size))
+            if available < size:
+                raise StreamError("%s holds %d bytes, fewer than the disk's %d" % (path, available, size))
+            return
         if self.regular:
             # A file the move just created: emptied (all holes) and given its
             # size back, so that runs of zeros need no writes at all.
@@ -374,6 +376,8 @@ def _check_room(writer, count, disk):
 
 
 def action_receive(settings):
+    for disk in settings["disks"]:
+        DiskWriter(disk["path"], disk["size"], check_only=True)
     context = tls_context(settings["tls"], server=True)
     timeout = settings.get("timeout", 300)
     family = socket.AF_INET6 if ":" in settings["bind"] else socket.AF_INET

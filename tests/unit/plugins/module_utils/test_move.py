@@ -215,7 +215,7 @@ class FakeClient(rapi_client.RapiClient):
         self.url = "https://%s:5080" % info.get("name", "fake")
         self.request_count = 0
         self.info = info
-        self.instances = dict(instances or {})
+        self.instances = copy.deepcopy(dict(instances or {}))
         self.query_data = query_data
         self.features = features if features is not None else [
             "node-evac-res1", "node-migrate-reqv1", "instance-create-reqv1", "instance-reinstall-reqv1"]
@@ -299,10 +299,28 @@ class FakeClient(rapi_client.RapiClient):
             return {"job_id": job_id, "status": "success",
                     "opresult": [[True, [True] * len(body["destination"])]]}
         elif method == "POST" and path == "/2/instances":
-            assert query == {"dry-run": 1}, "a real import is followed by its waiter"
-            if self.dry_run_error is not None:
-                raise self.dry_run_error
-            return {"job_id": job_id, "status": "success", "opresult": [[]]}
+            if query == {"dry-run": 1}:
+                if self.dry_run_error is not None:
+                    raise self.dry_run_error
+                return {"job_id": job_id, "status": "success", "opresult": [[]]}
+            assert body["mode"] == "create" and body["no_install"], "a real import is followed by its waiter"
+            self.instances[body["name"]] = {
+                "name": body["name"], "uuid": "c0py", "admin_state": "down", "oper_state": False,
+                "status": "ADMIN_down", "tags": list(body["tags"]), "disk.sizes": [d["size"] for d in body["disks"]],
+                "nic.macs": [nic.get("mac") for nic in body["nics"]]}
+            return {"job_id": job_id, "status": "success", "opresult": [["node1.dst.example.org"]]}
+        elif path.endswith("/activate-disks"):
+            sizes = self.instances[name]["disk.sizes"]
+            node = "node1.dst.example.org" if self.info["name"] == DST else "node1.src.example.org"
+            return {"job_id": job_id, "status": "success",
+                    "opresult": [[[node, "disk/%d" % i, "/srv/%s.disk%d" % (name, i)] for i in range(len(sizes))]]}
+        elif path.endswith("/tags") and name in self.instances:
+            tags = self.instances[name].setdefault("tags", [])
+            for tag in query["tag"]:
+                if method == "PUT" and tag not in tags:
+                    tags.append(tag)
+                elif method == "DELETE" and tag in tags:
+                    tags.remove(tag)
         elif not path.endswith("/tags"):
             raise AssertionError("unexpected job %s %s" % (method, path))
         return {"job_id": job_id, "status": "success", "opresult": [None]}
@@ -1381,3 +1399,155 @@ def test_run_move_finishes_a_verified_move_without_a_transfer():
     assert set(again.pop("seconds")) == {"plan"}
     assert again.pop("rapi_requests") == {"source": 0, "destination": 0}
     assert again == {"plan": again["plan"], "changed": False, "actions": [], "digests": [], "verification": None}
+
+
+# ----------------------------------------------------------------------
+# The direct transfer and content verification, with the node programs faked
+
+
+class FakeDirectTransfer:
+    """Stands for _move_content.DirectTransfer: records what the executor asked, answers digests."""
+
+    made = []
+
+    def __init__(self, access, label, sizes_mib, compress="none", timeout=7200):
+        self.label, self.sizes, self.compress, self.timeout = label, sizes_mib, compress, timeout
+        self.calls = []
+        self.received = None
+        FakeDirectTransfer.made.append(self)
+
+    def listen(self, locations, address):
+        self.calls.append(("listen", locations, address))
+        return 40000
+
+    def send(self, locations):
+        self.calls.append(("send", locations))
+
+    def finish(self):
+        self.calls.append(("finish",))
+        sent = ["d%d" % i for i in range(len(self.sizes))]
+        return sent, self.received or list(sent), {"bytes": 1, "zero_bytes": 0, "wire_bytes": 1, "send_seconds": 0.1}
+
+    def stop(self):
+        self.calls.append(("stop",))
+
+
+@pytest.fixture()
+def direct(monkeypatch):
+    FakeDirectTransfer.made = []
+    monkeypatch.setattr(ex, "DirectTransfer", FakeDirectTransfer)
+    return FakeDirectTransfer
+
+
+DST_NODES_WITH_IPS = [dict(n, pip="192.0.2.%d" % i) for i, n in enumerate(DST_NODES, 1)]
+
+
+def test_direct_move_creates_without_install_listens_before_the_stop_and_records_the_digests(direct):
+    src, dst = src_client(), dst_client(nodes=DST_NODES_WITH_IPS)
+    order = []
+    result = run_move(src, dst, {"name": NAME, "compress": "gzip-fast"}, report=order.append)
+    (transfer,) = direct.made
+    assert result["actions"] == ["create the destination instance", "activate the destination disks",
+                                 "start the receiving end", "stop the source", "send the disks", "verify the copy",
+                                 "start the copy", "record the digests", "commit", "remove the source"]
+    assert order.index("start the receiving end") < order.index("stop the source")
+    assert not [j for j in src.submitted if j["path"].endswith("prepare-export")], "no handshake is needed"
+    create = next(j for j in dst.submitted if j["path"] == "/2/instances")
+    assert create["body"]["mode"] == "create" and create["body"]["no_install"] is True
+    assert "source_instance_name" not in create["body"] and "compress" not in create["body"]
+    assert transfer.compress == "gzip-fast"
+    assert transfer.calls[0] == ("listen", [{"node": "node1.dst.example.org", "path": "/srv/%s.disk0" % NAME},
+                                            {"node": "node1.dst.example.org", "path": "/srv/%s.disk1" % NAME}],
+                                 "192.0.2.1")
+    assert transfer.calls[1] == ("send", [{"node": "node1.src.example.org", "path": "/srv/%s.disk0" % NAME},
+                                          {"node": "node1.src.example.org", "path": "/srv/%s.disk1" % NAME}])
+    assert transfer.calls[-1] == ("stop",)
+    source_jobs = [(j["method"], j["path"].rsplit("/", 1)[-1]) for j in src.submitted]
+    assert source_jobs.index(("PUT", "tags")) < source_jobs.index(("PUT", "shutdown")) \
+        < source_jobs.index(("PUT", "activate-disks")), "tagged stopped-for-move, stopped, then its disks activated"
+    tagged = next(j for j in src.submitted if j["path"].endswith("/tags"))
+    assert tagged["query"] == {"tag": ["ganeti-fleet:stopped-for-move:%s" % MOVE_ID]}
+    assert [d["source"] for d in result["digests"]] == ["d0", "d1"]
+    assert "ganeti-fleet:digest:1:b2tree:d1" in dst.instances[NAME]["tags"]
+    assert PENDING not in dst.instances[NAME]["tags"] and NAME not in src.instances
+
+
+def test_direct_move_with_differing_digests_removes_the_copy_and_restarts_the_source(direct):
+    src, dst = src_client(), dst_client(nodes=DST_NODES_WITH_IPS)
+    original = FakeDirectTransfer.__init__
+
+    def corrupting(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.received = ["d0", "XX"]
+    FakeDirectTransfer.__init__ = corrupting
+    try:
+        with pytest.raises(MoveFailed) as caught:
+            run_move(src, dst, {"name": NAME})
+    finally:
+        FakeDirectTransfer.__init__ = original
+    failure = caught.value
+    assert failure.step == "verify the copy"
+    assert "disk 1: b2tree XX on the destination, d1 on the source" in failure.message
+    assert NAME not in dst.instances, "the copy was removed"
+    assert src.instances[NAME]["admin_state"] == "up", "the source runs again"
+    untag = [j for j in src.submitted if j["method"] == "DELETE" and j["path"].endswith("/tags")]
+    assert untag and untag[-1]["query"] == {"tag": ["ganeti-fleet:stopped-for-move:%s" % MOVE_ID]}
+
+
+def test_a_source_tagged_stopped_for_move_ran_before(direct):
+    stopped = dict(LISTED, admin_state="down", oper_state=False, status="ADMIN_down",
+                   tags=LISTED["tags"] + ["ganeti-fleet:stopped-for-move:%s" % MOVE_ID])
+    src = src_client(instances={NAME: stopped})
+    plan = plan_move(src, dst_client(nodes=DST_NODES_WITH_IPS), {"name": NAME}, probe=False)
+    assert plan["source"]["was_up"] is True and plan["start_destination"] is True
+    assert "ganeti-fleet:stopped-for-move:%s" % MOVE_ID not in plan["create_body"]["tags"]
+
+
+def test_direct_transfer_with_metadata_verification_is_refused():
+    with pytest.raises(MoveError, match="transfer: direct with verify: metadata"):
+        mv.move_request({"name": NAME, "transfer": "direct", "verify": "metadata"})
+
+
+def test_a_pending_copy_with_its_digest_tags_was_verified():
+    copy_ = destination(PENDING, "ganeti-fleet:digest:0:b2tree:d0", admin_state="down")
+    phase, _reason = mv.assess(source_instance(admin_state="down"), copy_, a_move())
+    assert phase == PHASE_FINISH
+
+
+class FakeDigests:
+    """The digest programs on both nodes: each disk's digest is "d", or "bad" on a corrupting destination."""
+
+    def __init__(self, corrupt=False):
+        self.corrupt = corrupt
+        self.started = []
+
+    def start(self, access, locations, sizes, label):
+        program = type("Program", (), {"node": locations[0]["node"], "stop": lambda self: None})()
+        self.started.append(program.node)
+        return program
+
+    def finish(self, program, count, timeout):
+        bad = self.corrupt and program.node.endswith(".dst.example.org")
+        return [{"index": i, "digest": "bad" if bad else "d"} for i in range(count)]
+
+
+def test_ganeti_transfer_verified_by_content_compares_digests_read_on_both_nodes(monkeypatch):
+    digests = FakeDigests()
+    monkeypatch.setattr(ex, "start_digests", digests.start)
+    monkeypatch.setattr(ex, "finish_digests", digests.finish)
+    result = run_move(src_client(), dst_client(), {"name": NAME, "transfer": "ganeti"})
+    assert "compare the disks' digests" in result["actions"]
+    assert sorted(digests.started) == ["node1.dst.example.org", "node1.src.example.org"]
+    assert [d["computed"] for d in result["digests"]] == ["read from the disks on both nodes"] * 2
+
+
+def test_ganeti_transfer_whose_copy_differs_is_undone_before_the_commit(monkeypatch):
+    digests = FakeDigests(corrupt=True)
+    monkeypatch.setattr(ex, "start_digests", digests.start)
+    monkeypatch.setattr(ex, "finish_digests", digests.finish)
+    src, dst = src_client(), dst_client()
+    with pytest.raises(MoveFailed) as caught:
+        run_move(src, dst, {"name": NAME, "transfer": "ganeti"})
+    assert caught.value.step == "compare the disks' digests"
+    assert "although Ganeti reported the import as successful" in caught.value.message
+    assert NAME not in dst.instances and src.instances[NAME]["admin_state"] == "up"
