@@ -42,6 +42,8 @@ GROUPS = [
     ("luxid, wconfd, confd", re.compile(r"^ganeti-(luxid|wconfd|confd)$")),
     ("RAPI daemons", re.compile(r"^py:ganeti-rapi$")),
     ("disk transfer (import/export daemons, dd, socat)", re.compile(r"^(py:import-export|dd|socat)$")),
+    ("direct transfer (the node programs, their SSH clients and servers)",
+     re.compile(r"^(py:disk-stream|ssh|sshd.*)$")),
     ("ansible-playbook (controller and workers)", re.compile(r"^py:ansible-playbook$")),
     ("module processes", re.compile(r"^python[0-9.]*$")),
     ("move-instance", re.compile(r"^py:move-instance$")),
@@ -58,6 +60,8 @@ def _process_name(pid):
     if not args:
         return None
     program = os.path.basename(args[0])
+    if len(args) > 2 and args[1] == "-c" and "ganeti-fleet-disk-stream" in args[2]:
+        return "py:disk-stream"  # the direct transfer's program on a node
     if program.startswith("python") and len(args) > 1 and not args[1].startswith("-"):
         return "py:" + os.path.basename(args[1])
     return program
@@ -131,7 +135,7 @@ def _job_kind(summary):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--tool", choices=["playbook", "move-instance"], default="playbook")
+    parser.add_argument("--tool", choices=["direct", "ganeti", "playbook", "move-instance"], default="direct")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--size", type=int, default=1024, help="disk size in MiB")
     parser.add_argument("--json", help="also write the figures to this file")

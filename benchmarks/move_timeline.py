@@ -51,7 +51,7 @@ def _stamp(value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--tool", choices=["playbook", "move-instance"], default="playbook")
+    parser.add_argument("--tool", choices=["direct", "ganeti", "playbook", "move-instance"], default="direct")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--size", type=int, default=1024, help="disk size in MiB")
     parser.add_argument("--forks", type=int, help="playbook forks/move_parallel (default: count)")

@@ -39,7 +39,14 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.connection import con
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
-from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import Finding, static_checks
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import read_storage
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import (
+    Finding,
+    same_cluster_problem,
+    static_checks,
+    storage_check,
+    storage_to_read,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import recorded_digests
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_MOVE_ID,
@@ -487,6 +494,9 @@ def plan_move(src, dst, request, probe=True, prepare=False):
         (src.get_info,), (dst.get_info,), (src.get_instance, request["name"], True),
         (dst.get_instance, destination_name(request), True))
     move = describe_move(request, src_info["name"], dst_info["name"])
+    problem = same_cluster_problem(move, src_info, dst_info, source_instance, destination_instance)
+    if problem:
+        raise MoveError(problem)
     phase, reason = assess(source_instance, destination_instance, move)
     result = {"move": move, "phase": phase, "reason": reason, "source": None, "create_body": None,
               "findings": [], "ok": True,
@@ -532,8 +542,17 @@ def plan_move(src, dst, request, probe=True, prepare=False):
     findings = static_checks(
         source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
         dst_os_names, src_info.get("tags") or [], body)
-    if probe and phase == PHASE_NEW:
-        findings.append(probe_destination(src, dst, move, body, prepared))
+    # Free space is read on the destination's nodes while the dry run runs.
+    storage_type, storage_nodes, why = storage_to_read(
+        body, dst_nodes, dst.list_groups(True) if body.get("group_name") else None)
+    storage, probed = in_parallel(
+        (read_storage, dst, storage_nodes, [storage_type], dst_info.get("volume_group_name"))
+        if storage_type and storage_nodes else (dict,),
+        (probe_destination, src, dst, move, body, prepared) if probe and phase == PHASE_NEW else (lambda: None,))
+    findings.append(storage_check(body, move, storage, storage_nodes, why,
+                                  destination_instance if phase == PHASE_REMNANT else None))
+    if probed is not None:
+        findings.append(probed)
     elif probe:
         findings.append(Finding("destination_dry_run", True,
                                 "dry run skipped: the remnant of the earlier run holds the name; the "

@@ -117,6 +117,21 @@ def _net_namespaces():
     return found
 
 
+def _other_labs_namespaces(lab_dir):
+    """Network namespaces that hold the init of another lab: labs in other directories may come up meanwhile."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                    cmdline = handle.read()
+                if b"fleetlab/init.py" in cmdline and lab_dir.encode() not in cmdline:
+                    found.add(os.readlink("/proc/%s/ns/net" % pid))
+            except OSError:
+                pass
+    return found
+
+
 def _root_veths():
     # The machine's own network namespace, not the controller's we run in.
     return fleetlab.run_in_machine_network(["ip", "-o", "link", "show", "type", "veth"]).stdout.strip()
@@ -156,7 +171,7 @@ def test_up_down_cycles_leave_nothing_behind(lab):
         other.down(log=lambda m: None)
         assert not os.path.exists(lab_dir)
         assert not _lab_processes(lab_dir)
-        assert _net_namespaces() - before_ns == set()
+        assert _net_namespaces() - before_ns - _other_labs_namespaces(lab_dir) == set()
         assert _root_veths() == before_veths
         assert not _mounts_under(lab_dir)
     # The session's lab was not disturbed.

@@ -179,7 +179,10 @@ def test_move_readiness_with_its_defaults_makes_three_clusters_ready(three_clust
         move_env.update({prefix + "URL": connection(lab, cluster)["rapi_url"], prefix + "USER": "ganeti-fleet",
                          prefix + "PASSWORD": passwords[cluster],
                          prefix + "CA_PATH": str(ca_dir / (names[cluster] + ".pem"))})
-    moved = run_playbook(MOVES, extra_vars={"move_instances": [PROBE]}, env=move_env)
+    # Ganeti's own transfer is what readiness prepares (domain secret, transfer fix); the digests
+    # are read on the nodes the inventory reaches.
+    moved = run_playbook(MOVES, inventory=inventory, env=move_env,
+                         extra_vars={"move_instances": [PROBE], "move_defaults": {"transfer": "ganeti"}})
     assert moved.rc == 0, moved.output[-6000:]
     assert PROBE not in {i["name"] for i in helpers.list_instances(lab, "c1")}
     assert helpers.hash_instance_disk(lab, "c3", PROBE) == digest

@@ -1,16 +1,18 @@
 """Move readiness on the real lab: playbooks/move_readiness.yml and its RAPI pieces.
 
 Session lab (2 clusters x 2 nodes): the clusters start with different domain
-secrets and Ganeti's stock transfer code, and no RAPI user 'mover'. A move is
-refused. Check mode of the domain_secret, transfer_fix and move_readiness
-roles changes no file on any node and no cluster state. One -vvv run of
-move_readiness makes the clusters ready (shared secret, transfer fix and tag,
-RAPI user with a password of its own on each cluster, one CA file per cluster
-on the controller, access checks, the move dry run); nothing secret shows in
-its output nor in files outside Ganeti's own; a second run changes nothing.
-The same move then succeeds with the new user, each cluster's password and CA
-file, with identical disk bytes. transfer_fix state=absent restores
-Ganeti's files byte for byte, and the move is refused again. The session lab
+secrets and Ganeti's stock transfer code, and no RAPI user 'mover'. A move with
+Ganeti's own transfer (transfer: ganeti, what the readiness is for) is refused.
+Check mode of the domain_secret, transfer_fix and move_readiness roles changes
+no file on any node and no cluster state. One -vvv run of move_readiness makes
+the clusters ready (shared secret, transfer fix and tag, RAPI user with a
+password of its own on each cluster, one CA file per cluster on the
+controller, access checks, the move dry run); nothing secret shows in its
+output nor in files outside Ganeti's own; a second run changes nothing. The
+same move then succeeds with the new user, each cluster's password and CA
+file, with identical disk bytes (and digests compared on both nodes, reached
+through the lab inventory). transfer_fix state=absent restores Ganeti's files
+byte for byte, and the move is refused again. The session lab
 is put back as it was (secrets, users files, stock files, tags).
 
 A separate 1 x 1 lab with Ganeti's stock RAPI certificate: the role re-issues
@@ -193,8 +195,15 @@ def _move_env(lab, user=None, passwords=None, ca_dir=None):
 
 
 def _move(lab, name, **kwargs):
+    """Move NAME with Ganeti's own transfer (what the readiness makes work), its disks digested on both nodes.
+
+    The lab inventory gives the move the nodes' SSH access (for the digests).
+    """
     started = time.monotonic()
-    result = run_playbook(MOVES, extra_vars={"move_instances": [name]}, env=_move_env(lab, **kwargs))
+    result = run_playbook(MOVES, inventory=lab.state()["inventory"],
+                          extra_vars={"move_instances": [name],
+                                      "move_defaults": {"transfer": "ganeti", "verify": "content"}},
+                          env=_move_env(lab, **kwargs))
     result.seconds = time.monotonic() - started
     return result
 
@@ -395,6 +404,9 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
         assert result.rc == 0, result.output[-6000:]
         assert NAME not in {i["name"] for i in helpers.list_instances(lab, "c1")}
         assert helpers.hash_instance_disk(lab, "c2", NAME) == digest
+        moved = result.task_results("Move the instance")["move_" + NAME]
+        assert "export the disks" in moved["actions"], moved["actions"]
+        assert [d["source"] == d["destination"] for d in moved["digests"]] == [True], moved["digests"]
 
         # 8. transfer_fix state=absent: Ganeti's files byte for byte, and the move is refused again.
         result = _run(lab, TRANSFER_FIX, {"transfer_fix_state": "absent",

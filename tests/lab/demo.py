@@ -7,7 +7,10 @@
    (shared domain secret, the Ganeti 3.0.2 transfer fix, a RAPI user for
    moves, a CA bundle of the clusters' RAPI certificates);
 4. create an instance on c1 whose disk holds 256 MiB of random bytes;
-5. move it to c2 with playbooks/move_instances.yml;
+5. move it to c2 with playbooks/move_instances.yml and the lab inventory
+   (the default transfer, direct: the disk streams from the source's node to
+   the destination's over TLS, digested on both ends; the inventory gives the
+   move the nodes' SSH access, as users run it with theirs);
 6. compare the sha256 of the disk on the destination node with the source's.
 
 The lab stays up afterwards; 'tests/lab/lab down' removes it.
@@ -93,7 +96,7 @@ def main():
         env.update({prefix + "URL": lab.cluster(cluster)["rapi_url"], prefix + "USER": MOVE_USER,
                     prefix + "PASSWORD": lab.rapi_password(cluster),
                     prefix + "CA_PATH": os.path.join(ca_dir, lab.cluster(cluster)["name"] + ".pem")})
-    seconds = playbook([os.path.join(REPO, "playbooks", "move_instances.yml"),
+    seconds = playbook([os.path.join(REPO, "playbooks", "move_instances.yml"), "-i", state["inventory"],
                         "-e", json.dumps({"move_instances": [INSTANCE]})], env=env)
 
     step("verify")
