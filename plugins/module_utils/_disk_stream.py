@@ -29,8 +29,10 @@ Actions (``settings["action"]``):
     certificate, and send each disk: runs of zeros as their length only,
     other blocks as they are or compressed with zlib (``compress_level``).
 
-The stream is digested on both ends. Both ends stop when their standard input
-closes: the controller that started them is gone, and nothing it did not see
+A program started with ``await_go`` says ``ready`` and waits for a second
+JSON line with the rest of its settings: the controller starts it before it
+knows the disks' paths. The stream is digested on both ends. Both ends stop
+when their standard input closes: the controller that started them is gone, and nothing it did not see
 may go on.
 """
 
@@ -537,6 +539,14 @@ def main(stdin=None):
         action = ACTIONS.get(settings.get("action"))
         if action is None:
             raise StreamError("unknown action %r" % settings.get("action"))
+        if settings.get("await_go"):
+            # Started ahead of time (the node is reachable, Python runs): the
+            # rest of the settings come when the controller knows them.
+            emit("ready")
+            line = stdin.readline()
+            if not line:
+                os._exit(3)  # pylint: disable=protected-access
+            settings.update(json.loads(line.decode("utf-8")))
         _stop_when_controller_goes(stdin)
         action(settings)
     except (StreamError, OSError, ValueError, ssl.SSLError) as exc:

@@ -189,10 +189,11 @@ def compress_level(compress):
 class DirectTransfer:
     """The disks of one move streamed from the source node to the destination node.
 
-    :meth:`listen` starts the receiving end (the destination is then ready:
-    the source may be stopped), :meth:`send` the sending end, :meth:`finish`
-    waits for both and returns the digests; :meth:`stop` ends both programs
-    (a failure, or the controller going: their standard input closes).
+    :meth:`start` starts both ends on their nodes, :meth:`listen` lets the
+    receiving end listen (the destination is then ready: the source may be
+    stopped), :meth:`send` lets the sending end stream, :meth:`finish` waits
+    for both and returns the digests; :meth:`stop` ends both programs (a
+    failure, or the controller going: their standard input closes).
     """
 
     def __init__(self, access, label, sizes_mib, compress="none", timeout=7200):
@@ -205,23 +206,41 @@ class DirectTransfer:
         self.receiver = self.sender = None
         self.address = self.port = None
 
-    def listen(self, locations, address):
-        node = single_node(locations, self.label + " (destination)")
-        settings = {"action": "receive", "bind": address, "algorithm": DIGEST_ALGORITHM,
-                    "disks": disk_settings(locations, self.sizes_mib), "tls": self.receiver_tls,
-                    "timeout": 300, "accept_timeout": 600}
-        self.receiver = NodeProgram(self.access, node, settings,
+    def start(self, source_node, destination_node):
+        """Start both ends ahead of time, before the disks' paths are known; both must answer.
+
+        The nodes are then known to be reachable, with Python running, before
+        the source is stopped.
+        """
+        self.receiver = NodeProgram(self.access, destination_node, {"action": "receive", "await_go": True},
                                     "receiving the disks of %s" % self.label).start()
+        self.sender = NodeProgram(self.access, source_node, {"action": "send", "await_go": True},
+                                  "sending the disks of %s" % self.label).start()
+        for program in (self.receiver, self.sender):
+            program.expect("ready", START_TIMEOUT)
+
+    def listen(self, locations, address):
+        """The receiving end listens on ADDRESS for the disks at LOCATIONS; returns its port."""
+        node = single_node(locations, self.label + " (destination)")
+        if node != self.receiver.node:
+            raise FleetError("the copy of %s was placed on %s, not on %s where its receiving end runs"
+                             % (self.label, node, self.receiver.node))
+        self.receiver.go({"bind": address, "algorithm": DIGEST_ALGORITHM, "tls": self.receiver_tls,
+                          "disks": disk_settings(locations, self.sizes_mib), "timeout": 300,
+                          "accept_timeout": 600})
         self.port = self.receiver.expect("listening", START_TIMEOUT)["port"]
         self.address = address
         return self.port
 
     def send(self, locations):
+        """The sending end streams the disks at LOCATIONS to the receiving end."""
         node = single_node(locations, self.label + " (source)")
-        settings = {"action": "send", "connect": [self.address, self.port], "algorithm": DIGEST_ALGORITHM,
-                    "disks": disk_settings(locations, self.sizes_mib), "tls": self.sender_tls,
-                    "compress_level": self.level, "timeout": 300}
-        self.sender = NodeProgram(self.access, node, settings, "sending the disks of %s" % self.label).start()
+        if node != self.sender.node:
+            raise FleetError("the disks of %s are on %s, not on %s where its sending end runs"
+                             % (self.label, node, self.sender.node))
+        self.sender.go({"connect": [self.address, self.port], "algorithm": DIGEST_ALGORITHM, "tls": self.sender_tls,
+                        "disks": disk_settings(locations, self.sizes_mib), "compress_level": self.level,
+                        "timeout": 300})
 
     def finish(self):
         """``(source digests, destination digests, figures)``, once both ends are done."""

@@ -210,12 +210,15 @@ def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_t
     direct = DirectTransfer(nodes, "%s (move %s)" % (move["source_name"], move["id"]), sizes,
                             compress=plan["move"]["compress"], timeout=transfer_timeout)
     try:
-        _job, source_tags = _step(result, "create the destination instance", report, in_parallel,
-                                  (_wait_created, dst, plan["create_body"], transfer_timeout),
-                                  (_mark_source, src, move, source))
+        created, source_tags = _step(result, "create the destination instance", report, in_parallel,
+                                     (_wait_created, dst, plan["create_body"], transfer_timeout),
+                                     (_mark_source, src, move, source))
         if sizes:
-            locations = _step(result, "activate the destination disks", report, disk_locations, dst, name,
-                              len(sizes))
+            # Both ends start on their nodes while the copy's disks are
+            # activated: an unreachable node fails the move before the stop.
+            locations, _started = _step(result, "activate the destination disks", report, in_parallel,
+                                        (disk_locations, dst, name, len(sizes)),
+                                        (direct.start, source["pnode"], _primary_node(created, name)))
             node_ips = plan.get("destination_node_ips") or {}
             address = node_ips.get(locations[0]["node"]) or locations[0]["node"]
             _step(result, "start the receiving end", report, direct.listen, locations, address)
@@ -236,6 +239,14 @@ def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_t
     finally:
         direct.stop()
     return {"instance": instance, "digests": digests, "figures": figures, "source_tags": source_tags}
+
+
+def _primary_node(created, name):
+    """The primary node of a copy, from its create job's result (Ganeti returns the instance's nodes)."""
+    nodes = (created.get("opresult") or [None])[0]
+    if not nodes:
+        raise MoveError("the create job of %s named none of its nodes" % name)
+    return nodes[0]
 
 
 def _wait_created(dst, body, timeout):

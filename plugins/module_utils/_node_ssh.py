@@ -130,6 +130,14 @@ class NodeProgram:
             raise self._failure("could not start (%s)" % exc) from None
         return self
 
+    def go(self, settings):
+        """Send the rest of the settings to a program started with ``await_go``."""
+        try:
+            self.proc.stdin.write(json.dumps(settings).encode("utf-8") + b"\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise self._failure("could not be told to go on (%s)" % exc) from None
+
     def expect(self, name, timeout):
         """Wait for the event NAME (a dict) for at most TIMEOUT seconds."""
         deadline = time.monotonic() + timeout

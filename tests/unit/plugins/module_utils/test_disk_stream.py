@@ -143,6 +143,7 @@ def test_direct_transfer_copies_every_byte_of_sparse_and_full_disks(tmp_path):
         with open(path, "wb") as handle:
             handle.write(b"\xff" * size * MIB)
     transfer = DirectTransfer(ACCESS, "web1 (move 1)", [8, 3], compress="gzip-fast", timeout=60)
+    transfer.start("src-node", "dst-node")
     transfer.listen([{"node": "dst-node", "path": p} for p in destinations], "127.0.0.1")
     transfer.send([{"node": "src-node", "path": p} for p in sources])
     sent, received, figures = transfer.finish()
@@ -160,6 +161,7 @@ def test_direct_transfer_refuses_a_sender_with_another_key(tmp_path):
     sparse_file(source, 1, {0: 1000})
     sparse_file(destination, 1, {})
     transfer = DirectTransfer(ACCESS, "web1", [1], timeout=30)
+    transfer.start("src-node", "dst-node")
     transfer.listen([{"node": "dst-node", "path": destination}], "127.0.0.1")
     _receiver, intruder = transfer_credentials("someone else")
     transfer.sender_tls = intruder
@@ -175,6 +177,7 @@ def test_a_receiver_whose_disk_is_too_small_fails_before_listening(tmp_path):
     destination = str(tmp_path / "dst")
     sparse_file(destination, 1, {})
     transfer = DirectTransfer(ACCESS, "web1", [2], timeout=30)
+    transfer.start("src-node", "dst-node")
     with pytest.raises(NodeProgramFailed, match="fewer than the disk's"):
         transfer.listen([{"node": "dst-node", "path": destination}], "127.0.0.1")
 
@@ -183,11 +186,25 @@ def test_closing_standard_input_ends_the_program(tmp_path):
     destination = str(tmp_path / "dst")
     sparse_file(destination, 1, {})
     transfer = DirectTransfer(ACCESS, "web1", [1], timeout=30)
+    transfer.start("src-node", "dst-node")
     transfer.listen([{"node": "dst-node", "path": destination}], "127.0.0.1")
     started = time.monotonic()
     transfer.stop()
     assert transfer.receiver.proc.returncode == 3, "the program ended itself when its controller went"
+    assert transfer.sender.proc.returncode == 3, "one that waited for its settings too"
     assert time.monotonic() - started < 5
+
+
+def test_the_disks_must_be_where_the_ends_run(tmp_path):
+    destination = str(tmp_path / "dst")
+    sparse_file(destination, 1, {})
+    transfer = DirectTransfer(ACCESS, "web1", [1], timeout=30)
+    transfer.start("src-node", "dst-node")
+    try:
+        with pytest.raises(Exception, match="placed on other-node, not on dst-node where its receiving end runs"):
+            transfer.listen([{"node": "other-node", "path": destination}], "127.0.0.1")
+    finally:
+        transfer.stop()
 
 
 def test_direct_transfer_compression_must_be_zlib():

@@ -230,6 +230,7 @@ class FakeClient(rapi_client.RapiClient):
         self.import_log = import_log or []
         self.submitted = []
         self.jobs = {}
+        self.free_mib = 10 ** 7
 
     def get_info(self):
         # Ganeti's /2/info carries the cluster's tags.
@@ -252,6 +253,11 @@ class FakeClient(rapi_client.RapiClient):
             return copy.deepcopy(self.job_list)
         if path == "/2/os":
             return list(self.os_names)
+        if path.startswith("/2/nodes/") and path.endswith("/storage"):
+            # A read (a job that changes nothing): not among the submitted jobs.
+            job_id = "s%d" % len(self.jobs)
+            self.jobs[job_id] = ("GET", path, query, None)
+            return job_id
         name = path[len("/2/instances/"):]
         assert path.startswith("/2/instances/") and "/" not in name, path
         if name not in self.instances:
@@ -309,6 +315,9 @@ class FakeClient(rapi_client.RapiClient):
                 "status": "ADMIN_down", "tags": list(body["tags"]), "disk.sizes": [d["size"] for d in body["disks"]],
                 "nic.macs": [nic.get("mac") for nic in body["nics"]]}
             return {"job_id": job_id, "status": "success", "opresult": [["node1.dst.example.org"]]}
+        elif path.endswith("/storage"):
+            # Every node has room: the storage check's own tests are in test_move_preflight.py.
+            return {"job_id": job_id, "status": "success", "opresult": [[["storage", self.free_mib]]]}
         elif path.endswith("/activate-disks"):
             sizes = self.instances[name]["disk.sizes"]
             node = "node1.dst.example.org" if self.info["name"] == DST else "node1.src.example.org"
@@ -1416,6 +1425,9 @@ class FakeDirectTransfer:
         self.received = None
         FakeDirectTransfer.made.append(self)
 
+    def start(self, source_node, destination_node):
+        self.calls.append(("start", source_node, destination_node))
+
     def listen(self, locations, address):
         self.calls.append(("listen", locations, address))
         return 40000
@@ -1456,6 +1468,7 @@ def test_direct_move_creates_without_install_listens_before_the_stop_and_records
     assert create["body"]["mode"] == "create" and create["body"]["no_install"] is True
     assert "source_instance_name" not in create["body"] and "compress" not in create["body"]
     assert transfer.compress == "gzip-fast"
+    assert transfer.calls.pop(0) == ("start", "node1.src.example.org", "node1.dst.example.org")
     assert transfer.calls[0] == ("listen", [{"node": "node1.dst.example.org", "path": "/srv/%s.disk0" % NAME},
                                             {"node": "node1.dst.example.org", "path": "/srv/%s.disk1" % NAME}],
                                  "192.0.2.1")
