@@ -264,8 +264,18 @@ def _recv_exact(connection, count):
 # ----------------------------------------------------------------------
 # Receiving end
 
+#: Bytes written between two flushes to the storage while a disk arrives.
+FLUSH_EVERY = 64 * BLOCK
+
+
 class DiskWriter:
-    """Writes one disk: data at its offset, runs of zeros as holes or zeroed ranges."""
+    """Writes one disk: data at its offset, runs of zeros as holes or zeroed ranges.
+
+    The disk is on its storage when :meth:`close` returns (the source may be
+    removed afterwards). A thread flushes what arrived every
+    :data:`FLUSH_EVERY` bytes, so that the storage writes while the stream
+    goes on and the last flush has little left to do.
+    """
 
     def __init__(self, path, size, check_only=False):
         self.fd = os.open(path, os.O_WRONLY)
@@ -284,6 +294,19 @@ class DiskWriter:
             os.ftruncate(self.fd, available)
         self.path = path
         self.offset = 0
+        self.flushed = 0
+        self.wanted = threading.Event()
+        self.closing = False
+        self.flusher = threading.Thread(target=self._flush_while_writing, daemon=True)
+        self.flusher.start()
+
+    def _flush_while_writing(self):
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            if self.closing:
+                return
+            os.fdatasync(self.fd)
 
     def write(self, data):
         view = memoryview(data)
@@ -291,6 +314,9 @@ class DiskWriter:
             written = os.pwrite(self.fd, view, self.offset)
             self.offset += written
             view = view[written:]
+        if self.offset - self.flushed >= FLUSH_EVERY:
+            self.flushed = self.offset
+            self.wanted.set()
 
     def zeros(self, count):
         if not self.regular:
@@ -308,6 +334,9 @@ class DiskWriter:
                 position += os.pwrite(self.fd, ZERO_BLOCK[:step], position)
 
     def close(self):
+        self.closing = True
+        self.wanted.set()
+        self.flusher.join()
         try:
             os.fsync(self.fd)
         finally:

@@ -197,6 +197,7 @@ class DirectTransfer:
     """
 
     def __init__(self, access, label, sizes_mib, compress="none", timeout=7200):
+        """TIMEOUT: seconds for the whole transfer, or a function that says how many are left."""
         self.access = access
         self.label = label
         self.sizes_mib = list(sizes_mib)
@@ -244,9 +245,10 @@ class DirectTransfer:
 
     def finish(self):
         """``(source digests, destination digests, figures)``, once both ends are done."""
+        left = self.timeout if callable(self.timeout) else (lambda: self.timeout)
         try:
-            sent = sorted(self.sender.finish("sent", self.timeout), key=lambda e: e["index"])
-            received = sorted(self.receiver.finish("received", self.timeout), key=lambda e: e["index"])
+            sent = sorted(self.sender.finish("sent", left()), key=lambda e: e["index"])
+            received = sorted(self.receiver.finish("received", left()), key=lambda e: e["index"])
         finally:
             self.stop()
         figures = {"bytes": sum(e["bytes"] for e in sent), "zero_bytes": sum(e["zero_bytes"] for e in sent),

@@ -109,7 +109,7 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
         try:
             transfer = _transfer_direct if move["transfer"] == "direct" else _transfer_ganeti
             verified = transfer(src, dst, plan, prepared, nodes, result, report, shutdown_timeout,
-                                transfer_timeout)
+                                Deadline(transfer_timeout))
         except FleetError as exc:
             step, cause = (exc.move_step, exc.error) if isinstance(exc, StepFailed) else ("transfer", exc)
             cleanup = _compensate(src, dst, plan, shutdown_timeout)
@@ -201,17 +201,37 @@ def _stop_source(src, move, source, shutdown_timeout, then=None):
     return results[-1] if then is not None else None
 
 
-def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, transfer_timeout):
+class Deadline:
+    """One limit for the whole transfer, from the copy's creation to its verification.
+
+    Each wait gets what is left of it, so a move never runs past its
+    ``transfer_timeout`` (plus the source's shutdown and the finishing jobs):
+    the async limit a role derives from these timeouts holds.
+    """
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def left(self):
+        left = self.end - self.clock()
+        if left <= 0:
+            raise MoveError("the transfer did not finish within its transfer_timeout of %s s" % self.seconds)
+        return left
+
+
+def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, deadline):
     """Create the copy without OS scripts, stream the disks node to node, compare the digests."""
     del prepared  # only the ganeti transfer has a handshake
     move, source = plan["move"], plan["source"]
     sizes = [d["size"] for d in source["disks"]]
     name = move["destination_name"]
     direct = DirectTransfer(nodes, "%s (move %s)" % (move["source_name"], move["id"]), sizes,
-                            compress=plan["move"]["compress"], timeout=transfer_timeout)
+                            compress=plan["move"]["compress"], timeout=deadline.left)
     try:
         created, source_tags = _step(result, "create the destination instance", report, in_parallel,
-                                     (_wait_created, dst, plan["create_body"], transfer_timeout),
+                                     (_wait_created, dst, plan["create_body"], deadline.left()),
                                      (_mark_source, src, move, source))
         if sizes:
             # Both ends start on their nodes while the copy's disks are
@@ -253,7 +273,7 @@ def _wait_created(dst, body, timeout):
     return dst.wait_for_job(dst.create_instance(body), timeout=timeout)
 
 
-def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, transfer_timeout):
+def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_timeout, deadline):
     """Import, export and verification; returns what the verification found.
 
     The commit is not made here: :func:`_finish` makes it at the same time as
@@ -269,7 +289,7 @@ def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_t
                 source_x509_ca=prepared["x509_ca"], source_shutdown_timeout=shutdown_timeout)
     (import_waiter, targets), source_tags = _step(
         result, "create the destination instance", report, in_parallel,
-        (_start_import, dst, body, transfer_timeout), (_mark_source, src, move, source))
+        (_start_import, dst, body, deadline.left()), (_mark_source, src, move, source))
     # The destination announced its disk targets: its disks exist and its
     # import daemons listen. Only now is the source stopped.
     _step(result, "stop the source", report, _stop_source, src, move, source, shutdown_timeout)
@@ -280,18 +300,18 @@ def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_t
         "compress": plan["create_body"]["compress"],
     }
     export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
-                   transfer_timeout)
-    imported = _step(result, "finish the import", report, _finish_import, import_waiter, transfer_timeout)
+                   deadline.left())
+    imported = _step(result, "finish the import", report, _finish_import, import_waiter, deadline.left())
     verified = _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
     verified["digests"] = []
     if move["verify"] == "content" and source["disks"]:
         verified["digests"] = _step(result, "compare the disks' digests", report, _compare_digests,
-                                    src, dst, move, source, nodes, transfer_timeout)
+                                    src, dst, move, source, nodes, deadline)
     verified["source_tags"] = source_tags
     return verified
 
 
-def _compare_digests(src, dst, move, source, nodes, timeout):
+def _compare_digests(src, dst, move, source, nodes, deadline):
     """Digest every disk on the nodes of both clusters at the same time; raise unless all are equal."""
     sizes = [d["size"] for d in source["disks"]]
     source_locations, destination_locations = in_parallel(
@@ -301,7 +321,7 @@ def _compare_digests(src, dst, move, source, nodes, timeout):
     try:
         programs.append(start_digests(nodes, source_locations, sizes, move["source_name"]))
         programs.append(start_digests(nodes, destination_locations, sizes, move["destination_name"]))
-        source_events, destination_events = [finish_digests(p, len(sizes), timeout) for p in programs]
+        source_events, destination_events = [finish_digests(p, len(sizes), deadline.left()) for p in programs]
     finally:
         stop_all(programs)
     source_digests = [e["digest"] for e in source_events]

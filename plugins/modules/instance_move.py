@@ -59,7 +59,11 @@ options:
     type: int
     default: 120
   transfer_timeout:
-    description: Seconds to wait for the transfer of all disks, and for their digests.
+    description:
+      - Seconds for the whole transfer, from the copy's creation to the comparison of the digests; each wait gets
+        what is left of it. A move runs at most this long, plus the source's O(shutdown_timeout), the plan and the
+        finishing jobs, so an C(async) limit of O(transfer_timeout) + O(shutdown_timeout) + 900 never cuts a move
+        short of its compensation.
     type: int
     default: 7200
 """

@@ -1564,3 +1564,14 @@ def test_ganeti_transfer_whose_copy_differs_is_undone_before_the_commit(monkeypa
     assert caught.value.step == "compare the disks' digests"
     assert "although Ganeti reported the import as successful" in caught.value.message
     assert NAME not in dst.instances and src.instances[NAME]["admin_state"] == "up"
+
+
+def test_one_deadline_bounds_every_wait_of_the_transfer():
+    now = [100.0]
+    deadline = ex.Deadline(60, clock=lambda: now[0])
+    assert deadline.left() == 60
+    now[0] += 45
+    assert deadline.left() == 15, "a later wait gets only what is left"
+    now[0] += 15
+    with pytest.raises(MoveError, match="did not finish within its transfer_timeout of 60 s"):
+        deadline.left()
