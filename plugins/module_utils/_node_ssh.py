@@ -23,6 +23,7 @@ import time
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _disk_stream
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
 
 #: Run on the node by ``python3 -c``: read the program's length and text, then run it.
 BOOTSTRAP = ("import sys;b=sys.stdin.buffer;n=int(b.readline());g={'__name__':'ganeti_fleet_disk_stream'};"
@@ -120,8 +121,12 @@ class NodeProgram:
 
     def start(self):
         source = program_source()
-        self.proc = self._popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        try:
+            self.proc = self._popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise NodeProgramFailed("%s on %s could not start: %s" % (self.what, self.node, exc),
+                                    node=self.node) from None
         os.set_blocking(self.proc.stdout.fileno(), False)
         try:
             self.proc.stdin.write(b"%d\n" % len(source) + source + json.dumps(self._settings).encode("utf-8") + b"\n")
@@ -210,6 +215,24 @@ class NodeProgram:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def unreachable(access, nodes, timeout=60):
+    """``{node: why}`` of the NODES where the node program cannot run (empty: all reachable).
+
+    The program is started on every node at once, waits for settings that
+    never come, and is stopped once it said ``ready``.
+    """
+    def try_node(node):
+        program = NodeProgram(access, node, {"action": "digest", "await_go": True}, "the node program")
+        try:
+            program.start().expect("ready", timeout)
+        except FleetError as exc:
+            return node, str(exc)
+        finally:
+            program.stop()
+        return node, None
+    return {node: why for node, why in in_parallel(*[(try_node, node) for node in sorted(set(nodes))]) if why}
 
 
 def stop_all(programs):

@@ -215,3 +215,15 @@ def test_direct_transfer_compression_must_be_zlib():
 def test_program_source_is_the_program_file():
     with open(_disk_stream.__file__, "rb") as handle:
         assert _node_ssh.program_source() == handle.read()
+
+
+def test_unreachable_names_the_nodes_where_the_program_cannot_run():
+    broken = NodeAccess({"python": os.path.realpath(os.sys.executable),
+                         "hosts": {"bad-node": {"python": "/nonexistent/python3"},
+                                   "silent-node": {"python": "/bin/false"}}})
+    failed = _node_ssh.unreachable(broken, ["good-node", "bad-node", "silent-node"], timeout=30)
+    assert sorted(failed) == ["bad-node", "silent-node"]
+    # It ends at once: before it read its program (broken pipe) or before it said ready.
+    assert failed["silent-node"].startswith(("the node program on silent-node ended before 'ready'",
+                                             "the node program on silent-node could not start"))
+    assert failed["bad-node"].startswith("the node program on bad-node could not start")
