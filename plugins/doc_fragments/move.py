@@ -131,7 +131,7 @@ options:
       - How the disks travel.
       - V(direct) creates the copy without running the OS scripts and streams the disks from the source's node to
         the destination's node over TLS, with a key pair made for this one move, digested on both ends; it needs
-        SSH access to both clusters' nodes (O(node_access)), but neither a shared cluster domain secret nor the
+        SSH access to both clusters' nodes (the C(node_access) option of M(ganeti.fleet.instance_move)), but neither a shared cluster domain secret nor the
         transfer fix.
       - V(ganeti) uses Ganeti's remote export and import, which need the shared cluster domain secret and, from
         Ganeti older than 3.1, the transfer fix.
@@ -142,7 +142,8 @@ options:
     description:
       - What the commit of the move (the point after which the source may be removed) rests on.
       - V(content) compares the digest of every disk on the destination with the source's, computed on the nodes
-        that hold them (BLAKE2b-256 of the disk's 1 MiB blocks' BLAKE2b-256); it needs SSH access to the nodes.
+        that hold them (BLAKE2b-256 of the disk's 1 MiB blocks' BLAKE2b-256); it needs SSH access to the nodes
+        (the C(node_access) option of M(ganeti.fleet.instance_move)).
       - V(metadata) trusts Ganeti's job results, the disk sizes and the import's log, without comparing a byte;
         only with O(transfer=ganeti), and the result says so.
     type: str

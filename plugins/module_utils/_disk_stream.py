@@ -101,8 +101,10 @@ class TreeDigest:
             self.update(ZERO_BLOCK[:take])
             count -= take
         whole, rest = divmod(count, BLOCK)
-        for _ in range(whole):
-            self.tree.update(ZERO_BLOCK_DIGEST)
+        while whole:
+            step = min(whole, 4096)
+            self.tree.update(ZERO_BLOCK_DIGEST * step)
+            whole -= step
         if rest:
             self.update(ZERO_BLOCK[:rest])
 
