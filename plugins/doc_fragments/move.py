@@ -9,7 +9,7 @@ from __future__ import annotations
 class ModuleDocFragment:
     """Options of the modules that plan or run an inter-cluster move.
 
-    The move options (name ... start) document ``_move_plan.MOVE_OPTIONS``;
+    The move options (name ... start) document ``_move_request.MOVE_OPTIONS``;
     a unit test keeps the two in step.
     """
 

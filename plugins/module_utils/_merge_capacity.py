@@ -70,7 +70,8 @@ def storage_types(instances):
     return sorted({instance_disk(i)[0] for i in instances} & set(TEMPLATE_STORAGE.values()))
 
 
-def _eligible(node):
+def can_take_instances(node):
+    """Whether NODE (a RAPI node) can take a new instance: VM-capable, online, not drained."""
     return node.get("vm_capable", True) and not node.get("offline") and not node.get("drained")
 
 
@@ -98,7 +99,7 @@ def plan_placement(names, target_info, target_nodes, target_groups, iallocator=N
                 "error", "placement",
                 "Primary node %s given for instance %s (cluster_merge_primary_nodes) is not a node of %s."
                 % (node, name, cluster), [name, node]))
-        elif not _eligible(nodes[node]):
+        elif not can_take_instances(nodes[node]):
             findings.append(_finding(
                 "error", "placement",
                 "Primary node %s given for instance %s cannot take instances (offline, drained or not "
@@ -144,7 +145,7 @@ def check_capacity(instances, placement, target_info, target_nodes, storage):
     """
     cluster = target_info.get("name") or "the target"
     findings = []
-    eligible = [n for n in target_nodes if _eligible(n)]
+    eligible = [n for n in target_nodes if can_take_instances(n)]
     pinned = {name: p["primary_node"] for name, p in placement.items() if p.get("primary_node")}
     groups = {p.get("group") for name, p in placement.items() if not p.get("primary_node")}
     # Instances placed by an iallocator may go to any node of their group (or of the cluster).

@@ -19,6 +19,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import 
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import (
     SHARED_STORAGE,
     TEMPLATE_STORAGE,
+    can_take_instances,
     instance_disk,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
@@ -206,10 +207,6 @@ def same_cluster_problem(move, src_info, dst_info, source_instance=None, destina
                dst_info.get("name")))
 
 
-def _eligible(node):
-    return node.get("vm_capable", True) and not node.get("offline") and not node.get("drained")
-
-
 def storage_to_read(body, dst_nodes, dst_groups=None):
     """``(storage_type, nodes, why)``: the free space the storage check reads, on which nodes and why those.
 
@@ -228,17 +225,18 @@ def storage_to_read(body, dst_nodes, dst_groups=None):
         selected, _missing = select_by_name(dst_nodes, wanted)
         return storage_type, [n["name"] for n in selected], "the given %s" % (
             "primary and secondary nodes" if len(wanted) > 1 else "primary node")
-    pool = [n for n in dst_nodes if _eligible(n)]
-    why = "the nodes that can take instances (vm_capable, online, not drained)"
+    pool = [n for n in dst_nodes if can_take_instances(n)]
+    why = "any node that can take instances, that is vm_capable, online and not drained"
     if body.get("group_name"):
         members = set()
         for group in dst_groups or []:
             if group.get("name") == body["group_name"]:
                 members.update(group.get("node_list") or [])
         pool = [n for n in pool if n["name"] in members]
-        why = "the nodes of group %s that can take instances (vm_capable, online, not drained)" % body["group_name"]
+        why = "any node of group %s that can take instances, that is vm_capable, online and not drained" % (
+            body["group_name"])
     placer = "iallocator %s" % body["iallocator"] if body.get("iallocator") else "the default iallocator"
-    return storage_type, [n["name"] for n in pool], "no primary_node given: %s may choose any of %s" % (placer, why)
+    return storage_type, [n["name"] for n in pool], "no primary_node given: %s may choose %s" % (placer, why)
 
 
 def remnant_space(remnant, storage_type):
@@ -331,12 +329,19 @@ def storage_check(body, move, storage, nodes, why, remnant=None):
         return text
 
     if enough(fitting):
-        best = fitting if pinned else [max(fitting, key=lambda r: r[3])]
-        return Finding("storage", True, "%s on %s: %s; the copy %s needs %s" % (
-            why, cluster, "; ".join(describe(r) for r in best), name, what))
+        best = fitting if pinned else sorted(fitting, key=lambda r: -r[3])[:1 if shared else copies]
+        return Finding("storage", True, "free space on %s (%s): %s; the copy %s needs %s" % (
+            cluster, why, "; ".join(describe(r) for r in best), name, what))
     short = [r for r in rows if r[3] < need]
-    message = "%s on %s: %s; the copy %s needs %s" % (
-        why, cluster, "; ".join(describe(r) for r in (short if pinned else rows)), name, what)
+    if pinned:
+        worst = min(r[3] for r in short)
+    else:
+        # The node that would hold the last copy: the best one, or the second best for DRBD.
+        ranked = sorted((r[3] for r in rows), reverse=True)
+        wanted = 1 if shared else copies
+        worst = ranked[wanted - 1] if len(ranked) >= wanted else 0
+    message = "free space on %s (%s): %s; the copy %s needs %s: %d MiB short" % (
+        cluster, why, "; ".join(describe(r) for r in (short if pinned else rows)), name, what, need - worst)
     if uncertain:
         message += ("; whether removing the unverified copy %s frees enough cannot be told (its file disks are "
                     "sparse): remove it (gnt-instance remove %s; tagged move-pending by this move) and re-run"

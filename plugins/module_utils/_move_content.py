@@ -52,6 +52,29 @@ class ContentMismatch(FleetError):
     """The copy's bytes are not the source's; the message names the disks."""
 
 
+#: Disk types whose device path is in their logical id and stays valid while the
+#: instance is down: the file of a file disk, the logical volume of a plain disk.
+STATIC_PATH_TYPES = ("file", "sharedfile", "plain")
+
+
+def static_disk_paths(disks):
+    """The paths of DISKS (static query data) on the primary node, or None when any needs activating.
+
+    DRBD, RBD and the other types have a device only while activated, so
+    their paths come from an ``activate-disks`` job instead.
+    """
+    paths = []
+    for disk in disks:
+        logical_id = disk.get("logical_id") or []
+        if disk.get("dev_type") not in STATIC_PATH_TYPES or len(logical_id) != 2:
+            return None
+        if disk["dev_type"] == "plain":
+            paths.append("/dev/%s/%s" % tuple(logical_id))
+        else:
+            paths.append(logical_id[1])
+    return paths
+
+
 def disk_locations(client, name, count):
     """``[{node, path}]`` of NAME's COUNT disks, in order, from an ``activate-disks`` job.
 

@@ -33,7 +33,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import 
     recorded_digests,
     start_digests,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, stop_all
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, stop_all, unreachable
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
     PHASE_DONE,
     PHASE_NEW,
@@ -100,6 +100,8 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
         raise MoveError("pre-flight failed: %s" % describe_failures(plan["findings"]), plan=plan)
     move = plan["move"]
     if check_mode:
+        if plan["phase"] in (PHASE_NEW, PHASE_REMNANT) and (move["transfer"] == "direct" or move["verify"] == "content"):
+            _check_node_access(plan, nodes)
         result["changed"] = plan["phase"] != PHASE_DONE
         return result
     if plan["phase"] in (PHASE_NEW, PHASE_REMNANT):
@@ -140,6 +142,24 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
             shutdown_timeout, result, report, result.get("digests") if plan["phase"] in (PHASE_NEW, PHASE_REMNANT)
             else None)
     return result
+
+
+def _check_node_access(plan, nodes):
+    """Check mode: the node program runs on the source's node and where the copy can go (a finding)."""
+    body = plan["create_body"]
+    targets = [body["pnode"]] + ([body["snode"]] if body.get("snode") else []) if body.get("pnode") \
+        else plan.get("destination_candidates") or []
+    failed = unreachable(nodes, [plan["source"]["pnode"]] + targets)
+    finding = {"check": "node_access", "ok": not failed}
+    if failed:
+        finding["message"] = ("the disks are read and written on the nodes over SSH, and %s: %s; give the nodes' "
+                              "access in the inventory group ganeti_nodes or in node_access"
+                              % ("these nodes cannot be reached" if len(failed) > 1 else "this node cannot be reached",
+                                 "; ".join(failed.values())))
+    else:
+        finding["message"] = "the node program runs on %s" % ", ".join(sorted(set([plan["source"]["pnode"]] + targets)))
+    plan["findings"].append(finding)
+    plan["ok"] = plan["ok"] and not failed
 
 
 def _record(result, name, report, func, *args):
@@ -242,11 +262,13 @@ def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_t
             node_ips = plan.get("destination_node_ips") or {}
             address = node_ips.get(locations[0]["node"]) or locations[0]["node"]
             _step(result, "start the receiving end", report, direct.listen, locations, address)
-        source_locations = _step(result, "stop the source", report, _stop_source, src, move, source,
-                                 shutdown_timeout, src.activate_disks if sizes else None)
+        # Disks whose paths the plan read need no activating once the source is down.
+        static = source_locations(source)
+        activated = _step(result, "stop the source", report, _stop_source, src, move, source,
+                          shutdown_timeout, src.activate_disks if sizes and not static else None)
         digests, figures = [], None
         if sizes:
-            locations = locations_from_job(source_locations, move["source_name"], len(sizes))
+            locations = static or locations_from_job(activated, move["source_name"], len(sizes))
             _step(result, "send the disks", report, direct.send, locations)
             sent, received, figures = _step(result, "verify the copy", report, direct.finish)
             problems = content_problems(sent, received)
@@ -267,6 +289,13 @@ def _primary_node(created, name):
     if not nodes:
         raise MoveError("the create job of %s named none of its nodes" % name)
     return nodes[0]
+
+
+def source_locations(source):
+    """``[{node, path}]`` of the source's disks from the plan's static data, or None (activate them)."""
+    if not source.get("disk_paths"):
+        return None
+    return [{"node": source["pnode"], "path": path} for path in source["disk_paths"]]
 
 
 def _wait_created(dst, body, timeout):
@@ -293,34 +322,45 @@ def _transfer_ganeti(src, dst, plan, prepared, nodes, result, report, shutdown_t
     # The destination announced its disk targets: its disks exist and its
     # import daemons listen. Only now is the source stopped.
     _step(result, "stop the source", report, _stop_source, src, move, source, shutdown_timeout)
+    early = None
+    if move["verify"] == "content" and source["disks"] and source_locations(source):
+        # The source is down for good: its disks are digested while they are exported.
+        early = start_digests(nodes, source_locations(source), [d["size"] for d in source["disks"]],
+                              move["source_name"])
     export_body = {
         "mode": "remote", "destination": targets["disks"], "destination_x509_ca": targets["x509_ca"],
         "x509_key_name": prepared["x509_key_name"], "shutdown": True,
         "shutdown_timeout": shutdown_timeout, "remove_instance": False,
         "compress": plan["create_body"]["compress"],
     }
-    export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
-                   deadline.left())
-    imported = _step(result, "finish the import", report, _finish_import, import_waiter, deadline.left())
-    verified = _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
-    verified["digests"] = []
-    if move["verify"] == "content" and source["disks"]:
-        verified["digests"] = _step(result, "compare the disks' digests", report, _compare_digests,
-                                    src, dst, move, source, nodes, deadline)
+    try:
+        export = _step(result, "export the disks", report, _export, src, move["source_name"], export_body,
+                       deadline.left())
+        imported = _step(result, "finish the import", report, _finish_import, import_waiter, deadline.left())
+        verified = _step(result, "verify the copy", report, _verify, dst, move, source, export, imported)
+        verified["digests"] = []
+        if move["verify"] == "content" and source["disks"]:
+            verified["digests"] = _step(result, "compare the disks' digests", report, _compare_digests,
+                                        src, dst, move, source, nodes, deadline, early)
+    finally:
+        stop_all([early])
     verified["source_tags"] = source_tags
     return verified
 
 
-def _compare_digests(src, dst, move, source, nodes, deadline):
-    """Digest every disk on the nodes of both clusters at the same time; raise unless all are equal."""
+def _compare_digests(src, dst, move, source, nodes, deadline, source_program=None):
+    """Digest every disk on the nodes of both clusters at the same time; raise unless all are equal.
+
+    SOURCE_PROGRAM: the source's digests, started already (static disk paths).
+    """
     sizes = [d["size"] for d in source["disks"]]
-    source_locations, destination_locations = in_parallel(
-        (disk_locations, src, move["source_name"], len(sizes)),
+    source_disks, destination_disks = in_parallel(
+        (lambda: None,) if source_program else (disk_locations, src, move["source_name"], len(sizes)),
         (disk_locations, dst, move["destination_name"], len(sizes)))
     programs = []
     try:
-        programs.append(start_digests(nodes, source_locations, sizes, move["source_name"]))
-        programs.append(start_digests(nodes, destination_locations, sizes, move["destination_name"]))
+        programs.append(source_program or start_digests(nodes, source_disks, sizes, move["source_name"]))
+        programs.append(start_digests(nodes, destination_disks, sizes, move["destination_name"]))
         source_events, destination_events = [finish_digests(p, len(sizes), deadline.left()) for p in programs]
     finally:
         stop_all(programs)

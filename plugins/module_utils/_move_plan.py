@@ -3,15 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Inter-cluster moves: the request, the plan and the pre-flight of one move. Internal use only.
+"""Inter-cluster moves: the plan and the pre-flight of one move. Internal use only.
 
-A move is driven over both clusters' RAPI with Ganeti's own primitives
-(``prepare-export``, ``POST /2/instances`` in ``remote-import`` mode, and a
-remote ``export``); ``_move_executor`` carries it out. What this module adds
-is what makes the move safe and repeatable:
+A move is driven over both clusters' RAPI; ``_move_executor`` carries it
+out, ``_move_request`` defines its options and identity. What this module
+adds is what makes the move safe and repeatable:
 
-* :data:`MOVE_OPTIONS` defines the options of a move request, once, for the
-  modules' options and for their ``request`` dict (:func:`move_request`);
 * the destination create request is built from the source instance
   (``OpInstanceQueryData``) plus the request's overrides, and always with
   ``start: false``, so a failed transfer never starts an empty copy;
@@ -21,33 +18,43 @@ is what makes the move safe and repeatable:
 * :func:`assess` reads both clusters and tells in which phase an earlier run
   left the move, so a re-run resumes or does nothing;
 * :func:`plan_move` checks everything that can be checked before the source
-  is shut down: the static checks of ``_move_checks``, and the shared cluster
-  domain secret and Ganeti's own checks, by a dry run of the real create
-  request on the destination.
+  is shut down: the static checks of ``_move_checks``, the destination's free
+  space, and Ganeti's own checks (with ``transfer: ganeti`` the shared cluster
+  domain secret too), by a dry run of the real create request on the
+  destination.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import re
-from contextlib import contextmanager
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import read_storage
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import (
     Finding,
+    can_take_instances,
     same_cluster_problem,
     static_checks,
     storage_check,
     storage_to_read,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import recorded_digests
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import recorded_digests, static_disk_paths
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import (  # noqa: F401 (the plan's vocabulary)
+    MOVE_OPTIONS,
+    REQUEST_KEYS,
+    SOURCE_POLICIES,
+    TRANSFER_METHODS,
+    VERIFY_MODES,
+    MoveError,
+    describe_move,
+    destination_name,
+    move_argument_spec,
+    move_id,
+    move_of,
+    move_request,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_MOVE_ID,
     TAG_MOVED_TO,
@@ -68,135 +75,6 @@ PHASE_NEW = "new"
 PHASE_REMNANT = "remnant"
 PHASE_FINISH = "finish"
 PHASE_DONE = "done"
-
-SOURCE_POLICIES = ("remove", "keep")
-
-#: How a move's disks travel: ``direct`` node to node (``_move_content.DirectTransfer``),
-#: ``ganeti`` with Ganeti's own remote export and import.
-TRANSFER_METHODS = ("direct", "ganeti")
-#: What the commit of a move rests on: ``content``, every disk's digest on both clusters;
-#: ``metadata``, Ganeti's job results, disk sizes and logs (``ganeti`` transfers only).
-VERIFY_MODES = ("content", "metadata")
-
-#: The options of one move request, as argument specs. The modules
-#: ``instance_move`` and ``instance_move_plan`` take each as an option and all
-#: of them in their ``request`` dict; the ``move`` doc fragment documents them.
-MOVE_OPTIONS = dict(
-    name=dict(type="str"),
-    new_name=dict(type="str"),
-    primary_node=dict(type="str"),
-    secondary_node=dict(type="str"),
-    iallocator=dict(type="str"),
-    group=dict(type="str"),
-    disk_template=dict(type="str"),
-    beparams=dict(type="dict"),
-    hvparams=dict(type="dict"),
-    osparams=dict(type="dict"),
-    nics=dict(type="list", elements="dict"),
-    link_map=dict(type="dict"),
-    network_map=dict(type="dict"),
-    compress=dict(type="str", default="none"),
-    source_policy=dict(type="str", default="remove", choices=list(SOURCE_POLICIES)),
-    start=dict(type="bool"),
-    transfer=dict(type="str", default="direct", choices=list(TRANSFER_METHODS)),
-    verify=dict(type="str", default="content", choices=list(VERIFY_MODES)),
-)
-
-#: The keys of a move request.
-REQUEST_KEYS = tuple(MOVE_OPTIONS)
-
-
-class MoveError(FleetError):
-    """A move cannot go on; the message names the object, the cause and the fix.
-
-    :param plan: the plan whose pre-flight failed (the failed task's ``plan``).
-    """
-
-    def __init__(self, message, plan=None, **details):
-        if plan is not None:
-            details["plan"] = plan
-        super().__init__(message, **details)
-        self.plan = plan
-
-    def of_move(self, name):
-        """This error as the failure of the move of NAME (its message says which move)."""
-        return MoveError("move of %s: %s" % (name, self.message), **self.details)
-
-
-@contextmanager
-def move_of(name):
-    """Let every :class:`MoveError` raised inside say that it stopped the move of NAME."""
-    try:
-        yield
-    except MoveError as exc:
-        raise exc.of_move(name) from None
-
-
-def move_argument_spec(**extra):
-    """The options of the ``move`` doc fragment, and EXTRA (the module's own)."""
-    spec = dict(
-        source=dict(type="dict", required=True, options=connection_suboptions("GANETI_SOURCE_RAPI_")),
-        destination=dict(type="dict", required=True, options=connection_suboptions("GANETI_DEST_RAPI_")),
-        request=dict(type="dict"),
-    )
-    spec.update(copy.deepcopy(MOVE_OPTIONS))
-    spec.update(extra)
-    return spec
-
-
-def move_request(params):
-    """The request of one move: the module's move options, overridden by the keys of its ``request``.
-
-    The ``request`` keys are checked against :data:`MOVE_OPTIONS` (names,
-    types and choices) as Ansible checks options.
-    """
-    given = params.get("request") or {}
-    name = given.get("name") or params.get("name")
-    unknown = sorted(set(given) - set(MOVE_OPTIONS))
-    if unknown:
-        raise MoveError("the request of the move of %s has unknown option(s) %s; the options of a move are: %s"
-                        % (name or "an instance", ", ".join(unknown), ", ".join(REQUEST_KEYS)))
-    checked = ArgumentSpecValidator(MOVE_OPTIONS).validate(given)
-    if checked.error_messages:
-        raise MoveError("the request of the move of %s is not valid: %s"
-                        % (name or "an instance", "; ".join(checked.error_messages)))
-    request = {key: params.get(key) for key in REQUEST_KEYS}
-    request.update((key, checked.validated_parameters[key]) for key in given)
-    if not request["name"]:
-        raise MoveError("no instance to move: give its name as the option name or as the key name of request")
-    if request.get("transfer") == "direct" and request.get("verify") == "metadata":
-        raise MoveError("the move of %s asks for transfer: direct with verify: metadata; the direct transfer "
-                        "always compares the digests of both ends: leave verify at content, or use "
-                        "transfer: ganeti" % request["name"])
-    return request
-
-
-def move_id(source_cluster, source_name, destination_cluster, destination_name):
-    """Stable identifier of one move (same request, same id: that is how a re-run finds it)."""
-    text = "\0".join([source_cluster, source_name, destination_cluster, destination_name])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def destination_name(request):
-    return request.get("new_name") or request["name"]
-
-
-def describe_move(request, source_cluster, destination_cluster):
-    """The identity of one move: its id, clusters, names, source policy and start."""
-    dst_name = destination_name(request)
-    return {
-        "id": move_id(source_cluster, request["name"], destination_cluster, dst_name),
-        "source_cluster": source_cluster,
-        "source_name": request["name"],
-        "destination_cluster": destination_cluster,
-        "destination_name": dst_name,
-        "source_policy": request.get("source_policy") or "remove",
-        "start": request.get("start"),
-        "transfer": request.get("transfer") or "direct",
-        "verify": request.get("verify") or "content",
-        "compress": request.get("compress") or "none",
-    }
-
 
 def source_details(client, name, listed=None):
     """Everything a move needs to know about the source instance.
@@ -225,6 +103,7 @@ def source_details(client, name, listed=None):
         "disk_template": data["disk_template"],
         "disks": [{"size": d["size"], "mode": d.get("mode"), "name": d.get("name"),
                    "spindles": d.get("spindles")} for d in data["disks"]],
+        "disk_paths": static_disk_paths(data["disks"]),
         "nics": [_nic_from_tuple(t) for t in data["nics"]],
         "beparams": dict(data.get("be_instance") or {}),
         "hvparams": dict(data.get("hv_instance") or {}),
@@ -529,6 +408,7 @@ def plan_move(src, dst, request, probe=True, prepare=False):
     source["was_up"] = source["admin_state"] == "up" or (TAG_STOPPED_FOR_MOVE % move["id"]) in source["tags"] or (
         phase == PHASE_REMNANT and TAG_SOURCE_UP in (destination_instance.get("tags") or []))
     result["destination_node_ips"] = {node["name"]: node.get("pip") for node in dst_nodes or []}
+    result["destination_candidates"] = sorted(node["name"] for node in dst_nodes or [] if can_take_instances(node))
     result["source"] = source
     result["start_destination"] = source["was_up"] if move["start"] is None else bool(move["start"])
     body = build_create_body(source, request, move["source_cluster"], move["id"])
@@ -542,15 +422,11 @@ def plan_move(src, dst, request, probe=True, prepare=False):
     findings = static_checks(
         source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
         dst_os_names, src_info.get("tags") or [], body)
-    # Free space is read on the destination's nodes while the dry run runs.
-    storage_type, storage_nodes, why = storage_to_read(
-        body, dst_nodes, dst.list_groups(True) if body.get("group_name") else None)
+    storage_type, storage_nodes, why = storage_to_read(body, dst_nodes, body.get("group_name") and dst.list_groups(True))
     storage, probed = in_parallel(
-        (read_storage, dst, storage_nodes, [storage_type], dst_info.get("volume_group_name"))
-        if storage_type and storage_nodes else (dict,),
+        (read_storage, dst, storage_nodes, [storage_type], dst_info.get("volume_group_name")) if storage_nodes else (dict,),
         (probe_destination, src, dst, move, body, prepared) if probe and phase == PHASE_NEW else (lambda: None,))
-    findings.append(storage_check(body, move, storage, storage_nodes, why,
-                                  destination_instance if phase == PHASE_REMNANT else None))
+    findings.append(storage_check(body, move, storage, storage_nodes, why, destination_instance if phase == PHASE_REMNANT else None))
     if probed is not None:
         findings.append(probed)
     elif probe:

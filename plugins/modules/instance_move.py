@@ -148,7 +148,7 @@ cleanup:
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import run_move
-from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import move_argument_spec, move_of, move_request
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import move_argument_spec, move_of, move_request
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, node_access_argument_spec
 
 

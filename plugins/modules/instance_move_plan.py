@@ -100,12 +100,12 @@ plan:
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import describe_failures
-from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import plan_move
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import (
     MoveError,
     move_argument_spec,
     move_of,
     move_request,
-    plan_move,
 )
 
 

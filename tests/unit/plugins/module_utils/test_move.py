@@ -1575,3 +1575,65 @@ def test_one_deadline_bounds_every_wait_of_the_transfer():
     now[0] += 15
     with pytest.raises(MoveError, match="did not finish within its transfer_timeout of 60 s"):
         deadline.left()
+
+
+def test_check_mode_of_a_direct_move_checks_the_nodes_it_will_use(monkeypatch):
+    asked = []
+
+    def fake_unreachable(access, nodes):
+        asked.append(sorted(nodes))
+        return {"node2.dst.example.org": "the node program on node2.dst.example.org ended before 'ready' "
+                                         "(ssh: Permission denied)"}
+    monkeypatch.setattr(ex, "unreachable", fake_unreachable)
+    src, dst = src_client(), dst_client(nodes=DST_NODES_WITH_IPS)
+    result = run_move(src, dst, {"name": NAME}, check_mode=True)
+    assert asked == [["node1.dst.example.org", "node1.src.example.org", "node2.dst.example.org"]], \
+        "the source's node and every node that can take the copy"
+    finding = result["plan"]["findings"][-1]
+    assert finding["check"] == "node_access" and finding["ok"] is False
+    assert "Permission denied" in finding["message"] and "inventory group ganeti_nodes" in finding["message"]
+    assert result["plan"]["ok"] is False and not dst.submitted[1:], "only the dry run was submitted"
+    asked.clear()
+    run_move(src_client(), dst_client(nodes=DST_NODES_WITH_IPS),
+             {"name": NAME, "primary_node": "node2.dst.example.org"}, check_mode=True)
+    assert asked == [["node1.src.example.org", "node2.dst.example.org"]], "only the node asked for"
+
+
+def test_static_disk_paths_of_files_and_logical_volumes_only():
+    assert mv.static_disk_paths([
+        {"dev_type": "file", "logical_id": ["loop", "/srv/ganeti/file-storage/web1/0eca.file.disk0"]},
+        {"dev_type": "plain", "logical_id": ["xenvg", "5b1d.disk1"]}]) == [
+        "/srv/ganeti/file-storage/web1/0eca.file.disk0", "/dev/xenvg/5b1d.disk1"]
+    assert mv.static_disk_paths([{"dev_type": "plain", "logical_id": ["xenvg", "a"]},
+                                 {"dev_type": "drbd8", "logical_id": ["n1", "n2", 11000, 0, 1, "s"]}]) is None, \
+        "a DRBD device exists only while activated"
+    assert mv.static_disk_paths([{"dev_type": "plain"}]) is None
+
+
+def query_data_with_paths():
+    data = copy.deepcopy(QUERY_DATA)
+    for index, disk in enumerate(data[NAME]["disks"]):
+        disk["logical_id"] = ["xenvg", "lv%d" % index]
+    return data
+
+
+def test_direct_move_reads_a_plain_source_where_the_plan_found_it_without_activating_it(direct):
+    src, dst = src_client(query_data=query_data_with_paths()), dst_client(nodes=DST_NODES_WITH_IPS)
+    run_move(src, dst, {"name": NAME})
+    (transfer,) = direct.made
+    assert ("send", [{"node": "node1.src.example.org", "path": "/dev/xenvg/lv0"},
+                     {"node": "node1.src.example.org", "path": "/dev/xenvg/lv1"}]) in transfer.calls
+    assert not [j for j in src.submitted if j["path"].endswith("/activate-disks")]
+
+
+def test_ganeti_transfer_digests_a_plain_source_while_it_is_exported(monkeypatch):
+    digests = FakeDigests()
+    monkeypatch.setattr(ex, "start_digests", digests.start)
+    monkeypatch.setattr(ex, "finish_digests", digests.finish)
+    reported = []
+    src = src_client(query_data=query_data_with_paths())
+    result = run_move(src, dst_client(), {"name": NAME, "transfer": "ganeti"},
+                      report=lambda step: reported.append((step, list(digests.started))))
+    assert ("export the disks", ["node1.src.example.org"]) in reported, "the source's digests started before"
+    assert not [j for j in src.submitted if j["path"].endswith("/activate-disks")]
+    assert len(result["digests"]) == 2
