@@ -31,7 +31,7 @@ import re
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import parse_log_entry
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
-from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import read_storage
+from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import TEMPLATE_STORAGE, read_storage
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import (
     Finding,
     can_take_instances,
@@ -397,11 +397,15 @@ def plan_move(src, dst, request, probe=True, prepare=False):
         return result
     ganeti = move["transfer"] == "ganeti"
     want_prepared = ganeti and ((probe and phase == PHASE_NEW) or prepare)
-    source, prepared, dst_features, dst_instances, dst_nodes, dst_os_names = in_parallel(
+    # With a given primary node the free space to check is known already: read it now.
+    early_type, early_nodes = _storage_known_early(request, source_instance)
+    source, prepared, dst_features, dst_instances, dst_nodes, dst_os_names, early_storage = in_parallel(
         (source_details, src, move["source_name"], source_instance),
         (prepare_export, src, move["source_name"]) if want_prepared else (lambda: None,),
         (dst.get_features,), (dst.list_instances, True), (dst.list_nodes, True),
-        (_os_names, dst) if probe else (lambda: None,))
+        (_os_names, dst) if probe else (lambda: None,),
+        (read_storage, dst, early_nodes, [early_type], dst_info.get("volume_group_name")) if early_nodes
+        else (lambda: None,))
     result["prepared"] = prepared if prepare else None
     # An interrupted run may have stopped the source already: the copy it left,
     # or the source's own tag, records whether it was marked up before the move.
@@ -423,8 +427,11 @@ def plan_move(src, dst, request, probe=True, prepare=False):
         source, request, move, src_info, dst_info, dst_features, dst_instances, dst_nodes,
         dst_os_names, src_info.get("tags") or [], body)
     storage_type, storage_nodes, why = storage_to_read(body, dst_nodes, body.get("group_name") and dst.list_groups(True))
+    read_early = early_storage is not None and (storage_type, storage_nodes) == (early_type, early_nodes)
     storage, probed = in_parallel(
-        (read_storage, dst, storage_nodes, [storage_type], dst_info.get("volume_group_name")) if storage_nodes else (dict,),
+        (lambda: early_storage,) if read_early else
+        (read_storage, dst, storage_nodes, [storage_type], dst_info.get("volume_group_name")) if storage_nodes
+        else (dict,),
         (probe_destination, src, dst, move, body, prepared) if probe and phase == PHASE_NEW else (lambda: None,))
     findings.append(storage_check(body, move, storage, storage_nodes, why, destination_instance if phase == PHASE_REMNANT else None))
     if probed is not None:
@@ -436,6 +443,16 @@ def plan_move(src, dst, request, probe=True, prepare=False):
     result["findings"] = [f.as_dict() for f in findings]
     result["ok"] = all(f.ok for f in findings)
     return result
+
+
+def _storage_known_early(request, source_instance):
+    """``(storage_type, nodes)`` the storage check will read when the request names the primary node, else (None, [])."""
+    template = request.get("disk_template") or (source_instance or {}).get("disk_template")
+    storage_type = TEMPLATE_STORAGE.get(template)
+    if not request.get("primary_node") or storage_type is None:
+        return None, []
+    return storage_type, [request["primary_node"]] + (
+        [request["secondary_node"]] if template == "drbd" and request.get("secondary_node") else [])
 
 
 def prepare_export(src, name):

@@ -1637,3 +1637,21 @@ def test_ganeti_transfer_digests_a_plain_source_while_it_is_exported(monkeypatch
     assert ("export the disks", ["node1.src.example.org"]) in reported, "the source's digests started before"
     assert not [j for j in src.submitted if j["path"].endswith("/activate-disks")]
     assert len(result["digests"]) == 2
+
+
+def test_the_free_space_of_a_given_primary_node_is_read_with_the_source(monkeypatch):
+    reads = []
+    original = mv.read_storage
+
+    def counting(client, nodes, types, volume_group=None):
+        reads.append((tuple(nodes), tuple(types)))
+        return original(client, nodes, types, volume_group)
+    monkeypatch.setattr(mv, "read_storage", counting)
+    plan = plan_move(src_client(), dst_client(), {**GANETI, "name": NAME, "primary_node": "node2.dst.example.org"},
+                     probe=False)
+    assert reads == [(("node2.dst.example.org",), ("lvm-vg",))], "read once, at the same time as the source"
+    assert [f for f in plan["findings"] if f["check"] == "storage"][0]["ok"] is True
+    reads.clear()
+    plan_move(src_client(), dst_client(), {**GANETI, "name": NAME}, probe=False)
+    assert reads == [(("node1.dst.example.org", "node2.dst.example.org"), ("lvm-vg",))], \
+        "without a primary node, once the candidates are known"
