@@ -20,7 +20,7 @@ import datetime
 import re
 
 from ansible_collections.ganeti.fleet.plugins.module_utils._disk_stream import ALGORITHM
-from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeProgram, stop_all
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeProgram, NodeProgramFailed, stop_all
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_DIGEST, TAG_PREFIX
 
@@ -270,7 +270,14 @@ class DirectTransfer:
         """``(source digests, destination digests, figures)``, once both ends are done."""
         left = self.timeout if callable(self.timeout) else (lambda: self.timeout)
         try:
-            sent = sorted(self.sender.finish("sent", left()), key=lambda e: e["index"])
+            try:
+                sent = sorted(self.sender.finish("sent", left()), key=lambda e: e["index"])
+            except NodeProgramFailed as exc:
+                # The sender sees only a closed connection; the receiver knows why (a full disk...).
+                cause = self.receiver.error_within(10)
+                if cause:
+                    raise NodeProgramFailed("%s (and so %s)" % (cause, exc), node=self.receiver.node) from None
+                raise
             received = sorted(self.receiver.finish("received", left()), key=lambda e: e["index"])
         finally:
             self.stop()

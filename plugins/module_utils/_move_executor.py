@@ -177,7 +177,9 @@ def _step(result, name, report, func, *args):
     """A step of the transfer (:func:`_record`) whose failure names it (:class:`StepFailed`)."""
     try:
         return _record(result, name, report, func, *args)
-    except (RapiError, MoveError) as exc:
+    except StepFailed:
+        raise
+    except FleetError as exc:
         raise StepFailed(name, exc) from exc
 
 
@@ -266,21 +268,29 @@ def _transfer_direct(src, dst, plan, prepared, nodes, result, report, shutdown_t
         static = source_locations(source)
         activated = _step(result, "stop the source", report, _stop_source, src, move, source,
                           shutdown_timeout, src.activate_disks if sizes and not static else None)
-        digests, figures = [], None
         if sizes:
             locations = static or locations_from_job(activated, move["source_name"], len(sizes))
             _step(result, "send the disks", report, direct.send, locations)
-            sent, received, figures = _step(result, "verify the copy", report, direct.finish)
-            problems = content_problems(sent, received)
-            if problems:
-                raise StepFailed("verify the copy", MoveError(
-                    "the copy on %s differs from the source: %s" % (move["destination_cluster"], "; ".join(problems))))
-            digests = digest_record(sent, received, "in the stream on both nodes")
-        instance = dst.get_instance(name)
-        _check_copy(instance, move, source)
+        digests, figures, instance = _step(result, "verify the copy", report, _verify_direct, dst, move, source,
+                                           direct if sizes else None)
     finally:
         direct.stop()
     return {"instance": instance, "digests": digests, "figures": figures, "source_tags": source_tags}
+
+
+def _verify_direct(dst, move, source, direct):
+    """``(digests, figures, copy)``: both ends' digests, equal for every disk, and the copy as it is now."""
+    digests, figures = [], None
+    if direct is not None:
+        sent, received, figures = direct.finish()
+        problems = content_problems(sent, received)
+        if problems:
+            raise MoveError("the copy on %s differs from the source: %s"
+                            % (move["destination_cluster"], "; ".join(problems)))
+        digests = digest_record(sent, received, "in the stream on both nodes")
+    instance = dst.get_instance(move["destination_name"])
+    _check_copy(instance, move, source)
+    return digests, figures, instance
 
 
 def _primary_node(created, name):
@@ -523,7 +533,9 @@ def _finish(src, dst, move, source_instance, destination_instance, start, shutdo
             try:
                 client.wait_for_job(job_id, timeout=None)
             except RapiError as exc:
-                failures.append("'%s' failed: %s" % (name, exc))
+                # A removal queued by an interrupted earlier run may have gone first.
+                if not (name == "remove the source" and _source_gone(src, move)):
+                    failures.append("'%s' failed: %s" % (name, exc))
                 continue
             result["actions"].append(name)
             result.setdefault("seconds", {})[name] = round(time.monotonic() - started, 2)
@@ -531,6 +543,14 @@ def _finish(src, dst, move, source_instance, destination_instance, start, shutdo
     if failures:
         raise MoveError("the copy on %s is complete, but %s; re-run the move to finish it"
                         % (move["destination_cluster"], "; ".join(failures)))
+
+
+def _source_gone(src, move):
+    """Whether the source is gone after its removal failed: an earlier run's removal ran first."""
+    try:
+        return src.get_instance(move["source_name"], missing_ok=True) is None
+    except RapiError:
+        return False
 
 
 def _submit_in_order(client, jobs):

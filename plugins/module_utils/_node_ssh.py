@@ -159,6 +159,18 @@ class NodeProgram:
         self.stop()
         return found
 
+    def error_within(self, seconds):
+        """The failure this program reports within SECONDS (its message), or None."""
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline - 0.1:
+                if any(event.get("event") == "done" for event in self.events):
+                    return None
+                self._read(deadline, waiting_for="its end")
+        except NodeProgramFailed as exc:
+            return str(exc)
+        return None
+
     def _read(self, deadline, waiting_for):
         left = deadline - time.monotonic()
         if left <= 0:

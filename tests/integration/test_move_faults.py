@@ -20,14 +20,15 @@ How the faults are made:
 * Ganeti's RAPI daemon stopped on a master (daemon-util), while the source's
   node sends slowly (a tbf qdisc on its interface) so that the stop lands
   mid-transfer;
-* SSH from the controller to the source node held (an htb class that drops,
-  on the controller's interface) or the source's export script held, to kill
-  the controller after the source was stopped and before any byte moved;
+* the direct transfer's sending end frozen (SIGSTOP) while it waits for its
+  settings, or the source's export script held, to kill the controller after
+  the source was stopped and before any byte moved;
 * a Ganeti job holding the source node's lock, to kill the controller while
   the finishing jobs wait for it.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -47,6 +48,7 @@ SIZE_MIB = 64
 STOCK_OS = os.path.join(REPO, "tests", "lab", "files", "os", "lab-dd")
 OS_VARIANTS = os.path.join(REPO, "tests", "lab", "files", "os-variants", "lab-dd")
 FILE_STORAGE = "/srv/ganeti/file-storage"
+FILLER = "lab-filler"
 DAEMON_UTIL = "/usr/lib/ganeti/daemon-util"
 TAG_PENDING = "ganeti-fleet:move-pending"
 TAG_STOPPED_PREFIX = "ganeti-fleet:stopped-for-move:"
@@ -56,6 +58,8 @@ TAG_DIGEST_PREFIX = "ganeti-fleet:digest:"
 SOURCE_NODE = "c1n2.lab"
 DESTINATION_NODE = "c2n2.lab"
 TEST_INSTANCES = ["vm%02d.lab" % i for i in range(40, 52)]
+#: Seconds a Ganeti job holds the source node's lock while the finishing jobs run.
+HOLD_SECONDS = 40
 
 
 # ---------------------------------------------------------------------------
@@ -86,7 +90,6 @@ class BackgroundMove:
         self.workdir = tempfile.mkdtemp(prefix="move-fault-")
         self.out = open(os.path.join(self.workdir, "stdout"), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
         self.err = open(os.path.join(self.workdir, "stderr"), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
-        import json  # pylint: disable=import-outside-toplevel
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), PLAYBOOK,
                "-i", lab.state()["inventory"], "-e", json.dumps({"move_instances": [request]})]
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=_collections_path(), ANSIBLE_HOST_KEY_CHECKING="False",
@@ -182,9 +185,10 @@ def failure(result, name):
 
 
 def failed_step(task):
-    message = task["msg"]
-    assert "failed at step '" in message, message
-    return message.split("failed at step '", 1)[1].split("'", 1)[0]
+    """The step the failed move names, in its result and in its message."""
+    step = task.get("step")
+    assert step and "failed at step '%s'" % step in task["msg"], task["msg"]
+    return step
 
 
 # ---------------------------------------------------------------------------
@@ -257,17 +261,30 @@ def os_script_variant(lab, cluster, script, variant):
 
 
 @contextlib.contextmanager
-def full_file_storage(lab, node, size_mib):
-    """A tmpfs of SIZE_MIB over NODE's file storage directory, in NODE's mount namespace only."""
-    lab.exec(node, ["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % size_mib, "tmpfs", FILE_STORAGE])
+def small_file_storage(lab, node):
+    """A tmpfs with room for one test disk and 16 MiB over NODE's file storage (its mount namespace only).
+
+    The move's pre-flight finds room for the copy; the function ``fill()``
+    it yields takes all but 24 MiB or less of it, so that the copy's bytes
+    no longer fit.
+    """
+    lab.exec(node, ["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % (SIZE_MIB + 16), "tmpfs",
+                    FILE_STORAGE])
+
+    def fill():
+        lab.exec(node, ["dd", "if=/dev/zero", "of=%s/%s" % (FILE_STORAGE, FILLER), "bs=1M",
+                        "count=%d" % (SIZE_MIB - 8), "status=none"], check=False)
+
     try:
-        yield
+        yield fill
     finally:
         lab.exec(node, ["umount", FILE_STORAGE], check=False)
 
 
-def file_storage_mounts(lab, node):
-    return lab.exec(node, ["findmnt", "-n", "-o", "FSTYPE", FILE_STORAGE], check=False).stdout.split()
+def files_of_copies(lab, node):
+    """Files in NODE's file storage other than the filler."""
+    out = lab.exec(node, ["find", FILE_STORAGE, "-type", "f", "!", "-name", FILLER]).stdout
+    return out.split()
 
 
 @contextlib.contextmanager
@@ -281,32 +298,26 @@ def slow_interface(lab, node, mbit):
         lab.exec(node, ["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
 
 
+def node_programs(lab, node):
+    """PIDs (in NODE's PID namespace) of the move's node programs (_disk_stream) running on NODE."""
+    out = lab.exec(node, ["ps", "-eo", "pid=,args="]).stdout
+    return [int(line.split(None, 1)[0]) for line in out.splitlines()
+            if "ganeti_fleet_disk_stream" in line and "ps -eo" not in line]
+
+
+def receiver_listening(lab, node):
+    """Whether a node program listens on NODE (the receiving end got its settings)."""
+    return "python" in lab.exec(node, ["ss", "-Hltnp"]).stdout
+
+
 @contextlib.contextmanager
-def ssh_held(lab, node):
-    """The controller's packets to NODE's SSH port dropped (an htb class that queues nothing).
-
-    New SSH connections from the controller to NODE hang; the function
-    ``dropped()`` it yields counts the packets dropped so far.
-    """
-    address = next(c["node_ips"][node] for c in lab.state()["clusters"] if node in c["node_ips"])
-    script = "\n".join([
-        "tc qdisc add dev eth0 root handle 1: htb default 10",
-        "tc class add dev eth0 parent 1: classid 1:10 htb rate 10gbit",
-        "tc class add dev eth0 parent 1: classid 1:20 htb rate 8bit ceil 8bit",
-        "tc qdisc add dev eth0 parent 1:20 handle 20: bfifo limit 0",
-        "tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst %s/32 "
-        "match ip dport 22 0xffff flowid 1:20" % address,
-    ])
-    lab.exec("controller", ["sh", "-ec", script])
-
-    def dropped():
-        out = lab.exec("controller", ["tc", "-s", "qdisc", "show", "dev", "eth0", "parent", "1:20"]).stdout
-        return int(out.split("dropped", 1)[1].split(",", 1)[0]) if "dropped" in out else 0
-
+def frozen(lab, node, pids):
+    """The processes PIDS on NODE stopped (SIGSTOP), continued afterwards."""
+    lab.exec(node, ["kill", "-STOP"] + [str(p) for p in pids])
     try:
-        yield dropped
+        yield
     finally:
-        lab.exec("controller", ["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
+        lab.exec(node, ["kill", "-CONT"] + [str(p) for p in pids], check=False)
 
 
 def rapi(lab, cluster, action):
@@ -352,20 +363,199 @@ def test_one_wrong_byte_from_ganeti_is_caught_before_the_source_goes(fixed):
     assert_converges(lab, request, digest, phase="new")
 
 
+def stored_kib(lab, node):
+    """KiB allocated in NODE's file storage (its file disks are sparse until written)."""
+    return int(lab.exec(node, ["du", "-s", "-k", FILE_STORAGE]).stdout.split()[0])
+
+
+def wait_for_bytes_arriving(lab, name, run, baseline_kib):
+    """Until the copy's bytes arrive on the destination node: the transfer runs (the source is stopped)."""
+    wait_until("the bytes of %s arriving on %s" % (name, DESTINATION_NODE),
+               lambda: stored_kib(lab, DESTINATION_NODE) > baseline_kib + 1024, run)
+    assert status(lab, "c1", name) == "ADMIN_down"
+
+
+def job_ids(lab, cluster, summary, statuses=("queued", "waiting", "running")):
+    """Ids of CLUSTER's jobs whose summary is SUMMARY, in one of STATUSES."""
+    out = lab.gnt(cluster, "gnt-job", "list", "--no-headers", "--separator=|", "-o", "id,status,summary")
+    found = []
+    for line in out.splitlines():
+        if line.count("|") == 2:
+            job, state, text = line.split("|")
+            if state in statuses and summary in text:
+                found.append(job)
+    return found
+
+
+def _stopped_tags(instance):
+    return [t for t in instance["tags"] if t.startswith(TAG_STOPPED_PREFIX)]
+
+
 @pytest.mark.parametrize("transfer,name", [("direct", "vm41.lab"), ("ganeti", "vm42.lab")])
-def test_destination_storage_full(fixed, transfer, name):
-    """The copy's file disk is created (sparse) but its bytes do not fit on the destination node."""
+def test_destination_storage_full_during_transfer(fixed, transfer, name):
+    """The copy's disk was created (sparse), then its node's store fills up while the bytes arrive."""
     lab = fixed
     digest = make_source(lab, name)
     request = {"name": name, "transfer": transfer, "primary_node": DESTINATION_NODE}
-    with full_file_storage(lab, DESTINATION_NODE, SIZE_MIB // 4):
-        result = move(lab, request)
+    with small_file_storage(lab, DESTINATION_NODE) as fill:
+        with slow_interface(lab, SOURCE_NODE, 40), background_move(lab, request) as run:
+            wait_for_bytes_arriving(lab, name, run, 0)
+            fill()
+            result = run.wait()
         task = failure(result, name)
-        step = failed_step(task)
-        print("%s: failed at step %r: %s" % (transfer, step, task["msg"]))
+        print("%s: %s" % (transfer, task["msg"]))
         assert_no_copy(lab, name)
         # Nothing of the copy stays in the full store either.
-        assert lab.exec(DESTINATION_NODE, ["find", FILE_STORAGE, "-type", "f"]).stdout.strip() == ""
-    assert step == {"direct": "verify the copy", "ganeti": "finish the import"}[transfer], task["msg"]
+        assert files_of_copies(lab, DESTINATION_NODE) == []
     assert_source_restored(lab, name, digest)
     assert_converges(lab, request, digest, phase="new")
+    # Ganeti's export sees the destination's end close; the direct transfer's
+    # receiving end fails to write, the sending end then loses its peer.
+    expected = {"direct": {"send the disks", "verify the copy"}, "ganeti": {"export the disks"}}[transfer]
+    assert failed_step(task) in expected, task["msg"]
+
+
+@pytest.mark.parametrize("transfer,name", [("direct", "vm43.lab"), ("ganeti", "vm44.lab")])
+def test_destination_rapi_down_mid_transfer(fixed, transfer, name):
+    """The destination's RAPI stops while the bytes travel: the source restarts, the copy waits for a re-run.
+
+    Without the destination's RAPI the copy cannot be removed: it stays,
+    stopped and tagged move-pending, and the failure says so. The re-run
+    (RAPI back) finds it a remnant, removes it and moves again.
+    """
+    lab = fixed
+    digest = make_source(lab, name)
+    request = {"name": name, "transfer": transfer, "primary_node": DESTINATION_NODE}
+    baseline = stored_kib(lab, DESTINATION_NODE)
+    with rapi_started_afterwards(lab, "c2"):
+        with slow_interface(lab, SOURCE_NODE, 40), background_move(lab, request) as run:
+            wait_for_bytes_arriving(lab, name, run, baseline)
+            rapi(lab, "c2", "stop")
+            result = run.wait()
+        task = failure(result, name)
+        print("%s: %s" % (transfer, task["msg"]))
+        assert_source_restored(lab, name, digest)
+        copy = instances_by_name(lab, "c2")[name]
+        assert TAG_PENDING in copy["tags"] and copy["admin_state"] == "down", copy
+        assert "re-run the move to clean it up" in task["msg"], task["msg"]
+    task_again = assert_converges(lab, request, digest, phase="remnant")
+    assert "remove the unfinished copy" in task_again["actions"], task_again["actions"]
+    expected = {"direct": {"verify the copy"}, "ganeti": {"finish the import"}}[transfer]
+    assert failed_step(task) in expected, task["msg"]
+
+
+def test_source_rapi_unreachable_during_the_compensation(fixed):
+    """The transfer fails (destination store full) while the source's RAPI is down: the source stays
+    stopped, tagged stopped-for-move; the failure says to start it by hand or re-run; the re-run
+    (RAPI back) moves it and starts the copy, as the source ran before."""
+    lab = fixed
+    name = "vm45.lab"
+    digest = make_source(lab, name)
+    request = {"name": name, "primary_node": DESTINATION_NODE}
+    with rapi_started_afterwards(lab, "c1"):
+        with small_file_storage(lab, DESTINATION_NODE) as fill:
+            with slow_interface(lab, SOURCE_NODE, 40), background_move(lab, request) as run:
+                wait_for_bytes_arriving(lab, name, run, 0)
+                rapi(lab, "c1", "stop")
+                fill()
+                result = run.wait()
+            task = failure(result, name)
+            print(task["msg"])
+            assert_no_copy(lab, name)
+            assert files_of_copies(lab, DESTINATION_NODE) == []
+        source = instances_by_name(lab, "c1")[name]
+        assert (source["status"], source["admin_state"]) == ("ADMIN_down", "down"), source
+        stopped = _stopped_tags(source)
+        assert len(stopped) == 1 and stopped[0] in task["msg"], (stopped, task["msg"])
+        assert "by hand" in task["msg"] and "re-run the move" in task["msg"], task["msg"]
+        assert helpers.hash_instance_disk(lab, "c1", name) == digest
+    assert_converges(lab, request, digest, phase="new")
+    assert failed_step(task) in {"send the disks", "verify the copy"}, task["msg"]
+
+
+def _export_marker(lab, node, which):
+    return os.path.join(lab.lab_dir, "nodes", node, "srv", "ganeti", "lab-export-" + which)
+
+
+@contextlib.contextmanager
+def export_held(lab):
+    """The source cluster's export script held before its first byte until ``release()``."""
+    markers = [_export_marker(lab, node, which) for node in lab.cluster("c1")["nodes"]
+               for which in ("held", "release")]
+
+    def release():
+        for node in lab.cluster("c1")["nodes"]:
+            with open(_export_marker(lab, node, "release"), "w", encoding="ascii"):
+                pass
+
+    try:
+        with os_script_variant(lab, "c1", "export", "export-held"):
+            yield release
+            release()
+    finally:
+        for marker in markers:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+
+
+@pytest.mark.parametrize("transfer,name", [("direct", "vm46.lab"), ("ganeti", "vm47.lab")])
+def test_controller_killed_between_source_stop_and_transfer(fixed, transfer, name):
+    """Killed once the source is stopped, before any byte moved; the re-run redoes the transfer."""
+    lab = fixed
+    digest = make_source(lab, name)
+    request = {"name": name, "transfer": transfer, "primary_node": DESTINATION_NODE}
+    baseline = stored_kib(lab, DESTINATION_NODE)
+    if transfer == "direct":
+        # Both ends start before the source is stopped; the receiving end
+        # listens once both answered. The sending end, frozen then, waits
+        # for its settings and cannot send a byte.
+        with background_move(lab, request) as run:
+            wait_until("the receiving end listening", lambda: receiver_listening(lab, DESTINATION_NODE), run)
+            senders = node_programs(lab, SOURCE_NODE)
+            assert senders, "no sending end on %s" % SOURCE_NODE
+            with frozen(lab, SOURCE_NODE, senders):
+                wait_until("the source was stopped", lambda: status(lab, "c1", name) == "ADMIN_down", run)
+                assert stored_kib(lab, DESTINATION_NODE) <= baseline + 64, "bytes arrived before the kill"
+                run.kill()
+        # Without their controller both ends end (their standard input closed).
+        wait_until("the node programs' end", lambda: not node_programs(lab, SOURCE_NODE)
+                   and not node_programs(lab, DESTINATION_NODE), timeout=60)
+    else:
+        with export_held(lab) as release, background_move(lab, request) as run:
+            wait_until("the export being held", lambda: os.path.exists(_export_marker(lab, SOURCE_NODE, "held")), run)
+            run.kill()
+            release()
+            # The clusters finish the export and the import without a controller.
+            wait_until("the export's end", lambda: not job_ids(lab, "c1", "BACKUP_EXPORT(%s)" % name))
+            wait_until("the import's end", lambda: not job_ids(lab, "c2", "INSTANCE_CREATE(%s)" % name))
+    source = instances_by_name(lab, "c1")[name]
+    assert (source["status"], source["admin_state"]) == ("ADMIN_down", "down"), source
+    assert len(_stopped_tags(source)) == 1, source["tags"]
+    copy = instances_by_name(lab, "c2")[name]
+    assert TAG_PENDING in copy["tags"], copy
+    task = assert_converges(lab, request, digest, phase="remnant")
+    assert "remove the unfinished copy" in task["actions"]
+
+
+def test_controller_killed_during_the_finishing_jobs(fixed):
+    """Killed while the source's removal waits for its node's lock, after the copy was committed.
+
+    A Ganeti job (gnt-debug delay) holds the source node's lock; the start,
+    digest tags and commit on the destination go through, the source's
+    removal waits. The controller is killed then; a re-run at once finds the
+    copy committed and converges.
+    """
+    lab = fixed
+    name = "vm48.lab"
+    digest = make_source(lab, name)
+    request = {"name": name, "primary_node": DESTINATION_NODE}
+    baseline = stored_kib(lab, DESTINATION_NODE)
+    with slow_interface(lab, SOURCE_NODE, 40), background_move(lab, request) as run:
+        wait_for_bytes_arriving(lab, name, run, baseline)
+        lab.gnt("c1", "gnt-debug", "delay", "--submit", "--no-master", "-n", SOURCE_NODE, str(HOLD_SECONDS))
+        wait_until("the copy committed", lambda: TAG_PENDING not in instances_by_name(lab, "c2")[name]["tags"], run)
+        wait_until("the source's removal submitted", lambda: job_ids(lab, "c1", "INSTANCE_REMOVE(%s)" % name), run)
+        run.kill()
+    assert name in instances_by_name(lab, "c1"), "the source was removed before the controller was killed"
+    task = assert_converges(lab, request, digest, phase="finish")
+    assert "remove the source" in task["actions"], task["actions"]

@@ -227,3 +227,19 @@ def test_unreachable_names_the_nodes_where_the_program_cannot_run():
     assert failed["silent-node"].startswith(("the node program on silent-node ended before 'ready'",
                                              "the node program on silent-node could not start"))
     assert failed["bad-node"].startswith("the node program on bad-node could not start")
+
+
+def test_a_receiver_that_fails_is_the_reason_given_not_the_senders_broken_connection(tmp_path):
+    source, destination = str(tmp_path / "src"), str(tmp_path / "dst")
+    sparse_file(source, 4, {0: 4 * MIB})
+    sparse_file(destination, 4, {})
+    transfer = DirectTransfer(ACCESS, "web1", [4], timeout=60)
+    transfer.start("src-node", "dst-node")
+    transfer.listen([{"node": "dst-node", "path": destination}], "127.0.0.1")
+    os.truncate(destination, MIB)  # the disk is no longer what it was: the receiver gives up, the sender sees EOF
+    transfer.send([{"node": "src-node", "path": source}])
+    with pytest.raises(NodeProgramFailed) as caught:
+        transfer.finish()
+    message = str(caught.value)
+    assert message.startswith("receiving the disks of web1 on dst-node failed: ")
+    assert "fewer than the disk's" in message and "and so sending the disks of web1 on src-node failed" in message

@@ -52,6 +52,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
     source_details,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeProgramFailed
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))
@@ -1655,3 +1656,32 @@ def test_the_free_space_of_a_given_primary_node_is_read_with_the_source(monkeypa
     plan_move(src_client(), dst_client(), {**GANETI, "name": NAME}, probe=False)
     assert reads == [(("node1.dst.example.org", "node2.dst.example.org"), ("lvm-vg",))], \
         "without a primary node, once the candidates are known"
+
+
+def test_a_removal_that_failed_because_an_earlier_runs_removal_went_first_is_no_failure():
+    src = src_client(failing_jobs=[("DELETE", "/2/instances/%s" % NAME)])
+    dst = dst_client()
+    src.instances.pop(NAME)   # the earlier run's queued removal ran just before this one's
+    result = {"actions": [], "changed": False}
+    ex._finish(src, dst, a_move(), source_instance(admin_state="down", oper_state=False),
+               destination(PENDING), False, 120, result, lambda m: None)
+    assert result["actions"] == ["commit"]
+    src = src_client(failing_jobs=[("DELETE", "/2/instances/%s" % NAME)])
+    with pytest.raises(MoveError, match="'remove the source' failed"):
+        ex._finish(src, dst_client(), a_move(), source_instance(admin_state="down", oper_state=False),
+                   destination(PENDING), False, 120, {"actions": []}, lambda m: None)
+
+
+def test_a_node_program_failure_names_the_step_it_stopped(direct):
+    original = FakeDirectTransfer.send
+
+    def failing_send(self, locations):
+        raise NodeProgramFailed("sending the disks of %s on node1.src.example.org failed: no room" % NAME)
+    FakeDirectTransfer.send = failing_send
+    try:
+        with pytest.raises(MoveFailed) as caught:
+            run_move(src_client(), dst_client(nodes=DST_NODES_WITH_IPS), {"name": NAME})
+    finally:
+        FakeDirectTransfer.send = original
+    assert caught.value.step == "send the disks"
+    assert "no room" in caught.value.message
