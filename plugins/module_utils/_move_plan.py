@@ -76,6 +76,7 @@ PHASE_REMNANT = "remnant"
 PHASE_FINISH = "finish"
 PHASE_DONE = "done"
 
+
 def source_details(client, name, listed=None):
     """Everything a move needs to know about the source instance.
 

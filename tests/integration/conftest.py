@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleetlab  # noqa: E402  pylint: disable=wrong-import-position
 from fleettest import rebuild_lab, run_playbook, set_transfer_fix  # noqa: E402  pylint: disable=wrong-import-position
 
+
 @pytest.fixture(scope="session")
 def lab():
     reuse = os.environ.get("GANETI_LAB_REUSE") == "1"

@@ -137,3 +137,33 @@ def rebuild_lab(lab, topology):
     lab.up(topology, log=lambda m: print("\n[lab] " + m))
     fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
     return lab
+
+
+def descendants(pid):
+    """PIDs of every process below PID (Ansible's workers start sessions of their own)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def remove_instances(lab, names, clusters=("c1", "c2")):
+    """Remove each of NAMES from CLUSTERS where it exists (a test module's instances, afterwards)."""
+    from fleetlab import helpers  # pylint: disable=import-outside-toplevel  (tests/lab is on the path by then)
+
+    for cluster in clusters:
+        present = {i["name"] for i in helpers.list_instances(lab, cluster)}
+        for name in names:
+            if name in present:
+                helpers.remove_instance(lab, cluster, name)

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from fleettest import REPO, _collections_path, connection, run_playbook, set_transfer_fix
+from fleettest import REPO, _collections_path, connection, descendants, run_playbook, set_transfer_fix
 from fleetlab import helpers
 from fleetlab.lab import OS_NAME
 
@@ -354,24 +354,6 @@ def test_unknown_option_fails_only_its_own_instance(moves):
     helpers.remove_instance(lab, "c1", "vm18.lab")
 
 
-def _descendants(pid):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def test_keep_policy_leaves_the_source_stopped_and_tagged(moves):
     lab = moves
     name = "vm18.lab"
@@ -390,9 +372,25 @@ def test_keep_policy_leaves_the_source_stopped_and_tagged(moves):
     assert _move_hosts(again)["move_" + name]["changed"] == 0
 
 
-def _sender_running(lab, node):
-    """True when a program the move started over SSH (python3 -c) runs on NODE: the sending end."""
-    return lab.exec(node, ["pgrep", "-f", "python3 -c"], check=False).returncode == 0
+# Run on the node: does a program started as 'python3 -c' (as the move starts its ends) hold PATH open?
+READING = r"""
+import os, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as handle:
+            if not handle.read().split(b"\0")[1:2] == [b"-c"] or int(pid) == os.getpid():
+                continue
+        if any(os.readlink("/proc/%s/fd/%s" % (pid, fd)) == sys.argv[1] for fd in os.listdir("/proc/%s/fd" % pid)):
+            sys.exit(0)
+    except OSError:
+        pass
+sys.exit(1)
+"""
+
+
+def _sender_running(lab, node, path):
+    """True when the sending end of a move (a python3 -c program started over SSH) reads PATH on NODE."""
+    return lab.exec(node, ["python3", "-c", READING, path], check=False).returncode == 0
 
 
 def test_interrupted_move_resumes(moves):
@@ -401,7 +399,8 @@ def test_interrupted_move_resumes(moves):
     name = "vm19.lab"
     digest = helpers.create_instance(lab, "c1", name, size_mib=1024, node="c1n1.lab")
     before = instances_by_name(lab, "c1")[name]
-    assert not _sender_running(lab, "c1n1.lab")
+    node, path = helpers.disk_path(lab, "c1", name)
+    assert not _sender_running(lab, node, path)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), PLAYBOOK,
            "-i", lab.state()["inventory"], "-e", '{"move_instances": ["%s"]}' % name]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=_collections_path(), ANSIBLE_HOST_KEY_CHECKING="False",
@@ -411,7 +410,7 @@ def test_interrupted_move_resumes(moves):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if _sender_running(lab, "c1n1.lab"):
+            if _sender_running(lab, node, path):
                 break
             assert proc.poll() is None, "the playbook ended before the transfer started"
             time.sleep(0.05)
@@ -420,7 +419,7 @@ def test_interrupted_move_resumes(moves):
     finally:
         # Ansible's workers start sessions of their own: kill the whole tree,
         # as a crashed controller would lose it.
-        for pid in [proc.pid] + _descendants(proc.pid):
+        for pid in [proc.pid] + descendants(proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

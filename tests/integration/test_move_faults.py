@@ -40,7 +40,7 @@ import types
 
 import pytest
 
-from fleettest import REPO, PlaybookResult, _collections_path, connection, run_playbook
+from fleettest import REPO, PlaybookResult, _collections_path, connection, descendants, remove_instances, run_playbook
 from fleetlab import helpers
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "move_instances.yml")
@@ -112,7 +112,7 @@ class BackgroundMove:
 
         Ansible's workers start sessions of their own: the whole tree, by PID.
         """
-        for pid in [self.proc.pid] + _descendants(self.proc.pid):
+        for pid in [self.proc.pid] + descendants(self.proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -141,24 +141,6 @@ def background_move(lab, request):
         yield run
     finally:
         run.close()
-
-
-def _descendants(pid):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def wait_until(what, predicate, run=None, timeout=240, interval=0.2):
@@ -339,11 +321,7 @@ def rapi_started_afterwards(lab, cluster):
 @pytest.fixture(scope="module")
 def fixed(transfer_fixed):
     yield transfer_fixed
-    for cluster in ("c1", "c2"):
-        present = set(instances_by_name(transfer_fixed, cluster))
-        for name in TEST_INSTANCES:
-            if name in present:
-                helpers.remove_instance(transfer_fixed, cluster, name)
+    remove_instances(transfer_fixed, TEST_INSTANCES)
 
 
 def test_one_wrong_byte_from_ganeti_is_caught_before_the_source_goes(fixed):

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from fleettest import REPO, connection, run_playbook
+from fleettest import REPO, connection, remove_instances, run_playbook
 from fleetlab import helpers
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "move_instances.yml")
@@ -51,11 +51,7 @@ def move_hosts(result):
 def c1(transfer_fixed):
     """The lab with the transfer fix (for transfer: ganeti); no test instance left afterwards."""
     yield transfer_fixed
-    for cluster in ("c1", "c2"):
-        present = set(instances_by_name(transfer_fixed, cluster))
-        for name in TEST_INSTANCES:
-            if name in present:
-                helpers.remove_instance(transfer_fixed, cluster, name)
+    remove_instances(transfer_fixed, TEST_INSTANCES)
 
 
 def test_same_name_and_kept_macs_are_refused_before_anything_changes(c1):
