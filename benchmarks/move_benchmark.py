@@ -343,7 +343,7 @@ def digest_speed(mib=256):
     block = os.urandom(stream.BLOCK)
     digest = stream.TreeDigest()
     started = time.process_time()
-    for _ in range(mib):
+    for _block in range(mib):
         digest.update(block)
     digest.hexdigest()
     return round((time.process_time() - started) * GIB / mib, 3)
@@ -538,6 +538,7 @@ def main():
             results["rerun"] = rerun_scenario(lab, args.rerun_count, args.rerun_size_mib,
                                               sorted(set(args.rerun_forks or [8, args.rerun_count])), args.repeat)
             results["rerun"]["load_average"] = load_summary(sampler.between(begun, time.time()))
+            write_json(args.json, results, sampler)
             continue
         count, size = SCENARIOS[scenario]
         if args.size_mib:
@@ -550,17 +551,26 @@ def main():
                 print("%s %s run %d: %.1f s, machine CPU %.1f s, controller CPU %.2f s, load %.1f-%.1f"
                       % (scenario, tool, repeat + 1, figures["seconds"], figures["machine_cpu_seconds"],
                          figures["controller_cpu_seconds"], *figures["load_average"]), flush=True)
+                if figures.get("instances"):
+                    steps = summarize_scenario({tool: [figures]})[0][tool]["steps"]
+                    print("    steps (median over the instances): %s"
+                          % ", ".join("%s %.2f" % item for item in steps.items()), flush=True)
         summary, ratios = summarize_scenario(runs)
         results["scenarios"][scenario] = {"instances": count, "disk_mib": size, "runs": runs, "median": summary,
                                           "ratio": ratios,
                                           "load_average": load_summary(sampler.between(begun, time.time()))}
+        write_json(args.json, results, sampler)  # after each scenario: an interrupted run keeps what it measured
     sampler.stopping.set()
+    write_json(args.json, results, sampler)
+    print(report(results))
+
+
+def write_json(path, results, sampler):
     results["load_average"] = load_summary([value for _stamp, value in sampler.samples])
     results["ended"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w", encoding="utf-8") as handle:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2)
-    print(report(results))
 
 
 if __name__ == "__main__":

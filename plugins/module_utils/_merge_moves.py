@@ -110,7 +110,7 @@ def copies_on_target(target_instances, source_cluster):
 
 
 def move_request(name, new_name=None, nic_count=0, generate=(), placement=None):
-    """The request dict of one move (keys of ``_move_plan.MOVE_OPTIONS``), only what is set.
+    """The request dict of one move (keys of ``_move_request.MOVE_OPTIONS``), only what is set.
 
     GENERATE lists the indexes of the NICs that get a new MAC; the other
     NICs get no override (``{}``: the source's values).

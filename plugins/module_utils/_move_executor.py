@@ -137,10 +137,10 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
                              for index, (algorithm, value) in sorted(
                                  recorded_digests((destination_instance or {}).get("tags")).items())]
     result["verification"] = plan.get("verification")
-    result["rapi_requests"] = {"source": src.request_count, "destination": dst.request_count}
     _finish(src, dst, move, source_instance, destination_instance, plan["start_destination"],
             shutdown_timeout, result, report, result.get("digests") if plan["phase"] in (PHASE_NEW, PHASE_REMNANT)
             else None)
+    result["rapi_requests"] = {"source": src.request_count, "destination": dst.request_count}
     return result
 
 

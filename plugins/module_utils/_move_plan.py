@@ -41,19 +41,11 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_checks import (
     storage_to_read,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import recorded_digests, static_disk_paths
-from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import (  # noqa: F401 (the plan's vocabulary)
-    MOVE_OPTIONS,
-    REQUEST_KEYS,
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import (
     SOURCE_POLICIES,
-    TRANSFER_METHODS,
-    VERIFY_MODES,
     MoveError,
     describe_move,
     destination_name,
-    move_argument_spec,
-    move_id,
-    move_of,
-    move_request,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import (
     TAG_MOVE_ID,

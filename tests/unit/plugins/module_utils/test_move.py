@@ -31,25 +31,27 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import
     run_move,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_plan import (
-    MOVE_OPTIONS,
     PHASE_DONE,
     PHASE_FINISH,
     PHASE_NEW,
     PHASE_REMNANT,
-    REQUEST_KEYS,
-    MoveError,
     assess,
     build_create_body,
-    describe_move,
     import_warnings,
-    move_argument_spec,
-    move_id,
-    move_of,
-    move_request,
     move_tags,
     plan_move,
     probe_destination,
     source_details,
+)
+from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import (
+    MOVE_OPTIONS,
+    REQUEST_KEYS,
+    MoveError,
+    describe_move,
+    move_argument_spec,
+    move_id,
+    move_of,
+    move_request,
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeProgramFailed
@@ -1519,7 +1521,7 @@ def test_a_source_tagged_stopped_for_move_ran_before(direct):
 
 def test_direct_transfer_with_metadata_verification_is_refused():
     with pytest.raises(MoveError, match="transfer: direct with verify: metadata"):
-        mv.move_request({"name": NAME, "transfer": "direct", "verify": "metadata"})
+        move_request({"name": NAME, "transfer": "direct", "verify": "metadata"})
 
 
 def test_a_pending_copy_with_its_digest_tags_was_verified():
