@@ -101,9 +101,10 @@ def program_source():
     loader = getattr(_disk_stream, "__loader__", None)
     source = loader.get_source(_disk_stream.__name__) if loader is not None else None
     if source is None:
-        with open(_disk_stream.__file__, encoding="utf-8") as handle:
+        with open(_disk_stream.__file__, "rb") as handle:
             source = handle.read()
-    return source.encode("utf-8")
+    # Loaders differ: text from the standard ones, bytes from some test runners' own.
+    return source if isinstance(source, bytes) else source.encode("utf-8")
 
 
 class NodeProgram:

@@ -12,7 +12,6 @@ import shlex
 import pytest
 from cryptography import x509
 
-from ansible_collections.ganeti.fleet.plugins.action.instance_move import node_entry, with_inventory_access
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import (
     content_problems,
     digest_record,
@@ -105,39 +104,3 @@ def test_the_nodes_own_options_come_first_and_win():
 def test_a_malformed_hosts_entry_is_refused():
     with pytest.raises(FleetError, match=r"node_access.hosts\[node1\] must be an address or a dict"):
         NodeAccess({"hosts": {"node1": {"address": "192.0.2.1"}}})
-
-
-# ----------------------------------------------------------------------
-# The action: node access from the inventory
-
-HOSTVARS = {
-    "c1n1.lab": {"ansible_host": "198.18.0.11", "ansible_user": "root", "ansible_ssh_private_key_file": "/k",
-                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no", "ansible_ssh_extra_args": "-o X=1",
-                 "ansible_python_interpreter": "/usr/bin/python3", "ganeti_rapi_password": "secret"},
-    "c1n2.lab": {"ansible_port": "2222", "ansible_python_interpreter": "auto_silent"},
-    "other": {"ansible_host": "203.0.113.9"},
-}
-
-
-def test_node_entry_takes_how_ansible_reaches_the_host_and_nothing_else():
-    assert node_entry("c1n1.lab", HOSTVARS["c1n1.lab"]) == {
-        "host": "198.18.0.11", "user": "root", "private_key_file": "/k",
-        "ssh_args": "-o StrictHostKeyChecking=no -o X=1", "python": "/usr/bin/python3"}
-    assert node_entry("c1n2.lab", HOSTVARS["c1n2.lab"]) == {"host": "c1n2.lab", "port": 2222}
-
-
-def test_the_inventory_fills_only_the_nodes_the_task_did_not_name():
-    task_vars = {"groups": {"ganeti_nodes": ["c1n1.lab", "c1n2.lab"], "all": list(HOSTVARS)},
-                 "hostvars": HOSTVARS}
-    args = with_inventory_access({"name": "web1", "node_access": {"hosts": {"c1n2.lab": "192.0.2.5"}}}, task_vars)
-    assert args["name"] == "web1"
-    assert args["node_access"]["hosts"]["c1n2.lab"] == "192.0.2.5"
-    assert args["node_access"]["hosts"]["c1n1.lab"]["host"] == "198.18.0.11"
-    assert "other" not in args["node_access"]["hosts"], "only the group's hosts"
-
-
-def test_another_inventory_group_can_be_named():
-    task_vars = {"groups": {"ganeti_nodes": ["c1n1.lab"], "mine": ["other"]}, "hostvars": HOSTVARS}
-    args = with_inventory_access({"node_access": {"inventory_group": "mine"}}, task_vars)
-    assert list(args["node_access"]["hosts"]) == ["other"]
-    assert with_inventory_access({}, {})["node_access"] == {"hosts": {}}

@@ -37,9 +37,9 @@ def body(template="file", sizes=(1024,), pnode=None, snode=None, **extra):
     return created
 
 
-def check(created, free, storage_type=None, remnant=None, nodes=NODES, groups=None):
-    """The storage finding for CREATED with FREE ({node: MiB}) as Ganeti reports it."""
-    wanted_type, chosen, why = checks.storage_to_read(created, nodes, groups)
+def check(created, free, storage_type=None, remnant=None, nodes=None, groups=None):
+    """The storage finding for CREATED with FREE ({node: MiB}) as Ganeti reports it (NODES: the default nodes)."""
+    wanted_type, chosen, why = checks.storage_to_read(created, NODES if nodes is None else nodes, groups)
     storage = {} if free is None else {storage_type or wanted_type: dict(free)}
     return checks.storage_check(created, MOVE, storage, chosen, why, remnant)
 
