@@ -7,19 +7,26 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: rapi
-short_description: Ganeti instances as inventory hosts, read through RAPI
+short_description: Ganeti instances, masters and nodes as inventory hosts, read through RAPI
 version_added: 0.1.0
 author: ganeti.fleet maintainers (@ganeti-fleet)
 description:
   - Adds the instances of one or more Ganeti clusters to the inventory, one host per instance,
-    named by the instance's full name.
+    named by the instance's full name; with O(nodes), also the clusters' masters or all their nodes.
   - Each cluster is read with one bulk request (C(GET /2/instances?bulk=1)), plus C(GET /2/info)
-    for the cluster name. A user without C(write) access is enough.
-  - Every host gets variables prefixed C(ganeti_) (listed in the notes below), and is put into the groups
+    for the cluster name and master; O(nodes) adds one bulk C(GET /2/nodes?bulk=1).
+    A user without C(write) access is enough.
+  - Every instance host gets variables prefixed C(ganeti_) (listed in the notes below), and is put into the groups
     C(ganeti_cluster_<cluster>) and C(ganeti_status_<status>).
     The cluster name and the status are lower-cased, and every character other than letters, digits and
     C(_) becomes C(_), for example C(ganeti_cluster_c1_example_org) and C(ganeti_status_admin_down).
-  - Further variables and groups come from O(compose), O(groups) and O(keyed_groups).
+  - Node hosts (O(nodes)) are put into the groups C(ganeti_nodes_<cluster>) (a child of C(ganeti_nodes)),
+    C(ganeti_node_role_<role>) and, for each cluster's master, C(ganeti_masters). These are the groups the
+    collection's roles and the C(ganeti.fleet.instance_move) action use. C(ganeti_nodes_<cluster>) carries the cluster's
+    connection variables (C(ganeti_rapi_url)...) as group variables, without user and password.
+  - A cluster that cannot be read (unreachable, refused credentials, TLS error, bad answer) is skipped with a
+    warning naming it and the cause; the other clusters' hosts are still added. See O(on_cluster_error).
+  - Further variables and groups of instance hosts come from O(compose), O(groups) and O(keyed_groups).
   - "The inventory source must be a YAML file whose name ends in C(ganeti.yml), C(ganeti.yaml),
     C(rapi.yml) or C(rapi.yaml), for example C(inventory/prod.ganeti.yml), with C(plugin: ganeti.fleet.rapi)."
 extends_documentation_fragment:
@@ -41,8 +48,8 @@ options:
       - Without it, the source reads the one cluster of O(rapi_url), which is then required.
       - When set, O(rapi_url) is ignored, and the other top-level connection options (and so their
         environment variables) are the defaults for every entry.
-      - An instance name found on more than one cluster is added once, from the first cluster listing
-        it, with a warning.
+      - A host name found on more than one cluster (or as an instance and a node) is added once, from the
+        first cluster listing it, with a warning.
     type: list
     elements: dict
     suboptions:
@@ -71,6 +78,72 @@ options:
       allow_plain_http:
         description: Accept an C(http://) URL, as O(allow_plain_http).
         type: bool
+  instances:
+    description:
+      - Add the clusters' instances as hosts. V(false) reads no instance at all (no C(GET /2/instances)),
+        for a source of masters or nodes only.
+    type: bool
+    default: true
+    version_added: 0.2.0
+  nodes:
+    description:
+      - Which of the clusters' nodes become hosts as well, named by their Ganeti node names.
+      - V(none) adds none. V(masters) adds each cluster's master node, V(all) every node (the master included).
+      - Their C(ansible_host) is the node's primary IP as Ganeti knows it, so they are reached even where the
+        node names do not resolve; override it in C(host_vars) where SSH must take another address.
+      - Node hosts get the variables listed in the notes below and the groups C(ganeti_nodes),
+        C(ganeti_nodes_<cluster>), C(ganeti_node_role_<role>) (C(master), C(master_candidate), C(regular),
+        C(drained), C(offline)) and, for masters, C(ganeti_masters).
+      - The group C(ganeti_nodes_<cluster>) holds the cluster's connection variables for the roles
+        (C(ganeti_cluster_name), C(ganeti_cluster_master), C(ganeti_rapi_url), C(ganeti_rapi_ca_path) when a CA file
+        is given, C(ganeti_rapi_validate_certs), C(ganeti_rapi_verify_hostname)) as group variables, so that
+        C(group_vars) files override them. C(ganeti_rapi_user) and C(ganeti_rapi_password) are never set;
+        give them in C(group_vars) (vaulted).
+      - O(compose), O(groups) and O(keyed_groups) apply to instance hosts only.
+    type: str
+    choices: [none, masters, all]
+    default: none
+    version_added: 0.2.0
+  include_clusters:
+    description:
+      - Only clusters whose name (from C(GET /2/info)) matches one of these shell-style patterns
+        (C(*), C(?), C([...])) add hosts, for example V(prod-*). Empty means every cluster.
+      - A cluster filtered out costs one C(GET /2/info) and adds nothing.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  exclude_clusters:
+    description:
+      - Clusters whose name matches one of these shell-style patterns add no hosts.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  include_instances:
+    description:
+      - Only instances whose full name matches one of these shell-style patterns become hosts,
+        for example V(web*.example.org). Empty means every instance. Matching is case-sensitive.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  exclude_instances:
+    description:
+      - Instances whose full name matches one of these shell-style patterns are not added,
+        for example V(*-template.example.org).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  include_tags:
+    description:
+      - Only instances with at least one of these tags become hosts, for example V(ansible:managed).
+        Empty means every instance. Tags are compared exactly.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   exclude_tags:
     description:
       - Instances with any of these tags are not added to the inventory, for example V(noansible).
@@ -78,20 +151,50 @@ options:
     type: list
     elements: str
     default: []
+  hvparams:
+    description:
+      - Add C(ganeti_hvparams) (the instance's effective hypervisor parameters, some 60 values for KVM)
+        to every instance host.
+      - Off by default, as they made up most of the inventory's size and of the time
+        C(ansible-inventory --list) took with thousands of instances. They stay in the cache either way.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  on_cluster_error:
+    description:
+      - What a cluster that cannot be read (unreachable, timed out, refused credentials, TLS error, bad answer)
+        does to the source.
+      - V(warn) skips that cluster with a warning naming its URL and the cause; the other clusters' hosts are
+        still added. When every cluster of the source fails, the source fails all the same.
+      - V(fail) fails the whole source at the first such cluster (ansible-inventory then ignores the source
+        with a warning, or fails with C(ANSIBLE_INVENTORY_UNPARSED_FAILED=true)).
+      - Errors in the source itself (an unsupported URL, an unknown option, a failing O(compose) with
+        O(strict=true)) always fail the source.
+    type: str
+    choices: [warn, fail]
+    default: warn
+    version_added: 0.2.0
 notes:
-  - "Host variables: C(ganeti_cluster) (cluster name), C(ganeti_rapi_url), C(ganeti_status), C(ganeti_admin_state),
-    C(ganeti_oper_state), C(ganeti_pnode), C(ganeti_snodes), C(ganeti_os), C(ganeti_disk_template),
-    C(ganeti_tags) (sorted list), C(ganeti_tag_values), C(ganeti_nic_macs), C(ganeti_nic_ips), C(ganeti_nic_links),
-    C(ganeti_nic_networks), C(ganeti_disk_sizes) (MiB), C(ganeti_beparams), C(ganeti_hvparams) and C(ganeti_uuid).
-    Values are as RAPI returns them."
+  - "Instance host variables: C(ganeti_cluster) (cluster name), C(ganeti_rapi_url), C(ganeti_status),
+    C(ganeti_admin_state), C(ganeti_oper_state), C(ganeti_pnode), C(ganeti_snodes), C(ganeti_os),
+    C(ganeti_disk_template), C(ganeti_tags) (sorted list), C(ganeti_tag_values), C(ganeti_nic_macs),
+    C(ganeti_nic_ips), C(ganeti_nic_links), C(ganeti_nic_networks), C(ganeti_disk_sizes) (MiB), C(ganeti_beparams),
+    C(ganeti_hvparams) (with O(hvparams=true)) and C(ganeti_uuid). Values are as RAPI returns them."
+  - "Node host variables (O(nodes)): C(ansible_host) (the primary IP), C(ganeti_cluster), C(ganeti_node_role),
+    C(ganeti_node_primary_ip), C(ganeti_node_secondary_ip), C(ganeti_node_offline), C(ganeti_node_drained),
+    C(ganeti_node_master_candidate), C(ganeti_node_master_capable), C(ganeti_node_vm_capable),
+    C(ganeti_node_tags) (sorted list) and C(ganeti_uuid)."
   - C(ganeti_tag_values) is a dictionary of the instance's C(key:value) tags (split at the first colon);
     tags without a colon are left out. When a key appears more than once, the value of the tag that sorts last wins.
-  - C(ansible_host) is not set; set it with O(compose), for example from C(ganeti_nic_ips[0]).
-  - The values read from RAPI are marked unsafe, so they are never templated; a tag holding a Jinja2
-    expression stays text. C(ansible-inventory --list) therefore prints them with C(__ansible_unsafe) markers.
+  - C(ansible_host) of instance hosts is not set; set it with O(compose), for example from C(ganeti_nic_ips[0]).
+  - An instance is added when its cluster passes O(include_clusters) and O(exclude_clusters), its name
+    O(include_instances) and O(exclude_instances), and its tags O(include_tags) and O(exclude_tags).
+    Nodes are filtered by cluster only.
+  - The values read from RAPI are never templated; a tag holding a Jinja2 expression stays text.
+    C(ansible-inventory --list) therefore prints them with C(__ansible_unsafe) markers.
+  - The RAPI password is never put into a variable, the cache or a message.
   - "With O(cache=true) the RAPI answers are cached per cluster URL; C(--flush-cache) or
     C(meta: refresh_inventory) reads the clusters again."
-  - Errors (connection, TLS, authentication) stop the source with a message naming the cluster URL and the cause.
   - O(rapi_url), O(rapi_user), O(rapi_password) and O(ca_path), at the top level and in O(clusters), may be
     Jinja2 templates (for example a lookup); O(rapi_password) may be a vaulted string.
 """
@@ -119,6 +222,44 @@ exclude_tags:
   - noansible
 
 ---
+# clusters.ganeti.yml: the masters and nodes for the roles (move_readiness on ganeti_masters,
+# transfer_fix on ganeti_nodes, the instance_move action's node access from ganeti_nodes), no instances.
+# Users and passwords go into group_vars/ganeti_nodes_<cluster>.yml (vaulted), for example
+# group_vars/ganeti_nodes_old_example_org.yml with ganeti_rapi_user and ganeti_rapi_password.
+plugin: ganeti.fleet.rapi
+instances: false
+nodes: all
+rapi_user: inventory
+rapi_password: "{{ lookup('ansible.builtin.env', 'FLEET_RAPI_PASSWORD') }}"
+clusters:
+  - rapi_url: https://old.example.org:5080
+    ca_path: /etc/ganeti-fleet/old-rapi.pem
+  - rapi_url: https://new.example.org:5080
+    ca_path: /etc/ganeti-fleet/new-rapi.pem
+
+---
+# web.ganeti.yml: filters; the web instances of the production clusters, but no templates
+plugin: ganeti.fleet.rapi
+clusters:
+  - rapi_url: https://prod-a.example.org:5080
+  - rapi_url: https://prod-b.example.org:5080
+  - rapi_url: https://test-a.example.org:5080
+include_clusters: ["prod-*"]
+include_instances: ["web*.example.org", "www-?.example.org"]
+exclude_instances: ["*-template.example.org"]
+include_tags: ["group:web"]
+exclude_tags: ["noansible"]
+
+---
+# strict.ganeti.yml: an AWX source that must not sync with a cluster missing
+# (with "overwrite", the hosts of a skipped cluster would be removed)
+plugin: ganeti.fleet.rapi
+on_cluster_error: fail
+clusters:
+  - rapi_url: https://c1.example.org:5080
+  - rapi_url: https://c2.example.org:5080
+
+---
 # tagged.ganeti.yml: groups from key:value tags; an instance tagged group:web and
 # owner:alice lands in the groups tag_web and owner_alice
 plugin: ganeti.fleet.rapi
@@ -134,6 +275,8 @@ groups:
   mirrored: ganeti_disk_template in ['drbd', 'rbd', 'sharedfile']
 compose:
   ansible_host: ganeti_nic_ips | select | first | default(inventory_hostname)
+  kernel: ganeti_hvparams.kernel_path     # needs hvparams: true
+hvparams: true
 
 ---
 # cached.ganeti.yml: keep the RAPI answers for an hour (--flush-cache reads again)
@@ -145,22 +288,40 @@ cache_timeout: 3600
 """
 
 import os
-import re
 
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.release import __version__ as ansible_version
 from ansible.utils.unsafe_proxy import wrap_var
 
+from ansible_collections.ganeti.fleet.plugins.module_utils._inventory import (
+    HOST_VARS,
+    INSTANCE_FIELDS,
+    NODE_FIELDS,
+    InstanceFilter,
+    NameFilter,
+    cluster_connection_vars,
+    cluster_name,
+    instance_vars,
+    kept_fields,
+    node_vars,
+    nodes_to_add,
+    safe_group_part,
+    tag_values,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
     DEFAULT_TIMEOUT,
     RAPI_OPTION_NAMES,
     ignored_environment_warnings,
     insecure_warnings,
 )
-from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
+from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
+
+# Kept importable from here (the plugin's public helpers before they moved).
+__all__ = ["InventoryModule", "FILE_ENDINGS", "HOST_VARS", "INSTANCE_FIELDS", "safe_group_part", "tag_values"]
 
 #: File name endings accepted by :meth:`InventoryModule.verify_file`.
 FILE_ENDINGS = ("ganeti.yml", "ganeti.yaml", "rapi.yml", "rapi.yaml")
@@ -168,60 +329,33 @@ FILE_ENDINGS = ("ganeti.yml", "ganeti.yaml", "rapi.yml", "rapi.yaml")
 #: Options that may be Jinja2 templates (and, as strings, vaulted values).
 _TEMPLATED_OPTIONS = ("rapi_url", "rapi_user", "rapi_password", "ca_path")
 
-#: Instance fields kept from the bulk answer (and in the cache).
-INSTANCE_FIELDS = ("name", "status", "admin_state", "oper_state", "pnode", "snodes", "os",
-                   "disk_template", "tags", "nic.macs", "nic.ips", "nic.links", "nic.networks",
-                   "disk.sizes", "beparams", "hvparams", "uuid")
+# From ansible-core 2.19 on, values an inventory plugin sets are never templated (they are not
+# trusted as templates); older versions template any string unless it is wrapped as unsafe.
+# Wrapping was a third of the plugin's time with thousands of instances, so only where needed.
+_WRAP_UNSAFE = tuple(int(part) for part in ansible_version.split(".")[:2]) < (2, 19)
 
-#: Host variable (without the ``ganeti_`` prefix) -> RAPI field.
-HOST_VARS = (
-    ("status", "status"),
-    ("admin_state", "admin_state"),
-    ("oper_state", "oper_state"),
-    ("pnode", "pnode"),
-    ("snodes", "snodes"),
-    ("os", "os"),
-    ("disk_template", "disk_template"),
-    ("nic_macs", "nic.macs"),
-    ("nic_ips", "nic.ips"),
-    ("nic_links", "nic.links"),
-    ("nic_networks", "nic.networks"),
-    ("disk_sizes", "disk.sizes"),
-    ("beparams", "beparams"),
-    ("hvparams", "hvparams"),
-    ("uuid", "uuid"),
-)
-
-_UNSAFE_GROUP_CHARS = re.compile(r"[^a-z0-9_]")
+#: One retry for a request that could not connect: an inventory run should not wait
+#: long for a cluster that is down (the modules' client retries three times).
+_RETRIES = 1
 
 
-def safe_group_part(text):
-    """Lower-case TEXT and replace every character but letters, digits and ``_`` by ``_``."""
-    return _UNSAFE_GROUP_CHARS.sub("_", to_text(text).lower())
+def _unsafe(value):
+    return wrap_var(value) if _WRAP_UNSAFE else value
 
 
-def tag_values(tags):
-    """Parse ``key:value`` tags into a dictionary (split at the first colon).
-
-    Tags without a colon or with an empty key are left out; for a key given
-    more than once the value of the tag sorting last wins.
-    """
-    values = {}
-    for tag in sorted(tags or []):
-        key, sep, value = to_text(tag).partition(":")
-        if sep and key:
-            values[key] = value
-    return values
+class ClusterReadError(FleetError):
+    """A cluster of the source could not be read; the source may go on without it."""
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
-    """Ganeti instances of one or more clusters, read through RAPI."""
+    """Ganeti instances, masters and nodes of one or more clusters, read through RAPI."""
 
     NAME = "ganeti.fleet.rapi"
 
     def __init__(self):
         super().__init__()
         self._basedir = None
+        self._status_groups = {}
 
     def verify_file(self, path):
         if not super().verify_file(path):
@@ -236,16 +370,47 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         self._basedir = os.path.dirname(os.path.abspath(to_text(path)))
+        self._status_groups = {}
 
         use_cache = bool(self.get_option("cache"))
         read_cache = use_cache and cache
-        exclude = set(to_text(tag) for tag in self.get_option("exclude_tags") or [])
+        node_mode = self.get_option("nodes") or "none"
+        # the bulk answers this source needs from each cluster
+        parts = [part for part, wanted in (("instances", self.get_option("instances")),
+                                           ("nodes", node_mode != "none")) if wanted]
+        clusters = NameFilter(self.get_option("include_clusters"), self.get_option("exclude_clusters"))
+        instances = InstanceFilter(self.get_option("include_instances"), self.get_option("exclude_instances"),
+                                   self.get_option("include_tags"), self.get_option("exclude_tags"))
+        fail_fast = self.get_option("on_cluster_error") == "fail"
         for warning in ignored_environment_warnings():
             self.display.warning("ganeti.fleet.rapi: " + warning)
         seen = {}
-        for options in self._cluster_options():
-            data = self._cluster_data(options, use_cache, read_cache)
-            self._populate(data, exclude, seen)
+        failures = []
+        all_options = self._cluster_options()
+        for options in all_options:
+            try:
+                data = self._cluster_data(options, use_cache, read_cache, parts, clusters)
+            except ClusterReadError as exc:
+                if fail_fast:
+                    raise AnsibleParserError("ganeti.fleet.rapi: %s (on_cluster_error=fail)" % exc)
+                if len(all_options) == 1:
+                    # nothing to go on with
+                    raise AnsibleParserError("ganeti.fleet.rapi: %s" % exc)
+                failures.append(to_text(exc))
+                self.display.warning("ganeti.fleet.rapi: %s; skipping this cluster, the source goes on without "
+                                     "its hosts (on_cluster_error=warn)" % exc)
+                continue
+            if not clusters(to_text(data["cluster"])):
+                self.display.vvv("ganeti.fleet.rapi: skipping the cluster %s (include_clusters/exclude_clusters)"
+                                 % data["cluster"])
+                continue
+            if "instances" in parts:
+                self._add_instances(data, instances, seen)
+            if "nodes" in parts:
+                self._add_nodes(data, options, node_mode, seen)
+        if failures and len(failures) == len(all_options):
+            raise AnsibleParserError("ganeti.fleet.rapi: no cluster of the source could be read: "
+                                     + "; ".join(failures))
 
     # ------------------------------------------------------------------
     # Options
@@ -309,13 +474,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # ------------------------------------------------------------------
     # RAPI and cache
 
-    def _cluster_data(self, options, use_cache, read_cache):
-        """Return ``{"url", "cluster", "instances"}`` for one cluster, from the cache or RAPI."""
+    def _cluster_data(self, options, use_cache, read_cache, parts, clusters):
+        """Return ``{"url", "cluster", "master", "instances"?, "nodes"?}`` for one cluster, from the cache or RAPI.
+
+        :raises AnsibleParserError: for an error in the source's options.
+        :raises ClusterReadError: when the cluster cannot be read.
+        """
         url = options.get("rapi_url")
         try:
             for warning in insecure_warnings(options):
                 self.display.warning("ganeti.fleet.rapi: " + warning)
-            client = RapiClient.from_options(options, user_agent="ganeti.fleet inventory")
+            client = RapiClient.from_options(options, user_agent="ganeti.fleet inventory", retries=_RETRIES)
         except RapiError as exc:
             raise AnsibleParserError("ganeti.fleet.rapi: cannot use the cluster at %s: %s" % (url, exc))
         cache_key = self.get_cache_key(client.url)
@@ -324,75 +493,112 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 data = self._cache[cache_key]
             except KeyError:
                 data = None
-            if isinstance(data, dict) and isinstance(data.get("instances"), list):
+            if isinstance(data, dict) and all(isinstance(data.get(part), list) for part in parts):
                 self.display.vvv("ganeti.fleet.rapi: %s from the cache" % client.url)
                 client.close()
                 return data
         self.display.vvv("ganeti.fleet.rapi: reading %s as %s" % (client.url, client.user or "anonymous"))
         try:
             with client:
-                data = self._query(client)
+                data = self._query(client, parts, clusters)
         except RapiError as exc:
-            raise AnsibleParserError("ganeti.fleet.rapi: reading the instances of the cluster at %s failed: %s"
-                                     % (client.url, exc))
+            if exc.kind == "config":
+                raise AnsibleParserError("ganeti.fleet.rapi: cannot use the cluster at %s: %s" % (client.url, exc))
+            raise ClusterReadError("reading the cluster at %s failed: %s" % (client.url, exc))
         if use_cache:
             self._cache[cache_key] = data
         return data
 
     @staticmethod
-    def _query(client):
+    def _query(client, parts, clusters):
         info = client.get_info() or {}
-        instances = client.list_instances(bulk=True)
-        if not isinstance(instances, list):
-            raise RapiError("unexpected answer to GET /2/instances?bulk=1 (not a list)",
-                            kind="invalid_response", url=client.url)
-        kept = []
-        for instance in instances:
-            if isinstance(instance, dict) and instance.get("name"):
-                kept.append(dict((field, instance.get(field)) for field in INSTANCE_FIELDS))
-        name = info.get("name") if isinstance(info, dict) else None
-        return {"url": client.url, "cluster": name or client.url.split("://", 1)[-1].rsplit(":", 1)[0],
-                "instances": kept}
+        name = cluster_name(info, client.url)
+        data = {"url": client.url, "cluster": name,
+                "master": info.get("master") if isinstance(info, dict) else None}
+        if not clusters(name):
+            # filtered out: the bulk requests are not worth sending
+            return data
+        for part, path, fields in (("instances", "/2/instances", INSTANCE_FIELDS), ("nodes", "/2/nodes", NODE_FIELDS)):
+            if part not in parts:
+                continue
+            answer = client.list_instances(bulk=True) if part == "instances" else client.list_nodes(bulk=True)
+            data[part] = kept_fields(answer, fields)
+            if data[part] is None:
+                raise RapiError("unexpected answer to GET %s?bulk=1 (not a list)" % path,
+                                kind="invalid_response", url=client.url)
+        return data
 
     # ------------------------------------------------------------------
     # Hosts and groups
 
-    def _populate(self, data, exclude, seen):
+    def _claim(self, name, cluster, seen, what):
+        """Whether NAME is still free (the first cluster listing a host name keeps it)."""
+        if name in seen:
+            self.display.warning("ganeti.fleet.rapi: %s %s of cluster %s is already a host from cluster %s; "
+                                 "keeping the one of %s" % (what, name, cluster, seen[name], seen[name]))
+            return False
+        seen[name] = cluster
+        return True
+
+    def _add_instances(self, data, instance_filter, seen):
         cluster = to_text(data["cluster"])
         url = data.get("url")
         strict = self.get_option("strict")
-        cluster_group = self.inventory.add_group("ganeti_cluster_" + safe_group_part(cluster))
-        for instance in data["instances"]:
+        hvparams = bool(self.get_option("hvparams"))
+        compose = self.get_option("compose")
+        groups = self.get_option("groups")
+        keyed_groups = self.get_option("keyed_groups")
+        constructed = bool(compose or groups or keyed_groups)
+        inventory = self.inventory
+        cluster_group = inventory.add_group("ganeti_cluster_" + safe_group_part(cluster))
+        status_groups = self._status_groups
+        for instance in data.get("instances") or []:
             name = to_text(instance["name"])
-            tags = sorted(to_text(tag) for tag in instance.get("tags") or [])
-            excluded = exclude.intersection(tags)
-            if excluded:
-                self.display.vvv("ganeti.fleet.rapi: skipping %s of %s (tag %s)"
-                                 % (name, cluster, ", ".join(sorted(excluded))))
+            hostvars = instance_vars(instance, cluster, url, hvparams=hvparams)
+            skip = instance_filter.reason_to_skip(name, hostvars["ganeti_tags"])
+            if skip:
+                self.display.vvv("ganeti.fleet.rapi: skipping %s of %s (%s)" % (name, cluster, skip))
                 continue
-            if name in seen:
-                self.display.warning("ganeti.fleet.rapi: instance %s is on clusters %s and %s; keeping the one "
-                                     "of %s" % (name, seen[name], cluster, seen[name]))
+            if not self._claim(name, cluster, seen, "instance"):
                 continue
-            seen[name] = cluster
 
-            host = self.inventory.add_host(name, group=cluster_group)
-            hostvars = {"ganeti_cluster": cluster, "ganeti_rapi_url": url, "ganeti_tags": tags,
-                        "ganeti_tag_values": tag_values(tags)}
-            for var, field in HOST_VARS:
-                hostvars["ganeti_" + var] = instance.get(field)
+            host = inventory.add_host(name, group=cluster_group)
             for var, value in hostvars.items():
-                # Data from RAPI is never templated (a tag such as "{{ lookup(...) }}"
-                # stays text); ansible-core 2.19 does this by itself, older ones need it.
-                self.inventory.set_variable(host, var, wrap_var(value))
+                # Data from RAPI is never templated (a tag such as "{{ lookup(...) }}" stays text).
+                inventory.set_variable(host, var, _unsafe(value))
 
             status = instance.get("status")
             if status:
-                self.inventory.add_child(self.inventory.add_group("ganeti_status_" + safe_group_part(status)),
-                                         host)
+                group = status_groups.get(status)
+                if group is None:
+                    group = status_groups[status] = inventory.add_group("ganeti_status_" + safe_group_part(status))
+                inventory.add_child(group, host)
 
-            # with inventory_hostname, group_names and the variables set so far
-            variables = self.inventory.get_host(host).get_vars()
-            self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+            if constructed:
+                # with inventory_hostname, group_names and the variables set so far
+                variables = inventory.get_host(host).get_vars()
+                self._set_composite_vars(compose, variables, host, strict=strict)
+                self._add_host_to_composed_groups(groups, variables, host, strict=strict)
+                self._add_host_to_keyed_groups(keyed_groups, variables, host, strict=strict)
+
+    def _add_nodes(self, data, options, mode, seen):
+        cluster = to_text(data["cluster"])
+        master = data.get("master")
+        inventory = self.inventory
+        all_nodes = inventory.add_group("ganeti_nodes")
+        group = inventory.add_group("ganeti_nodes_" + safe_group_part(cluster))
+        inventory.add_child(all_nodes, group)
+        for var, value in cluster_connection_vars(options, data.get("url"), cluster, master).items():
+            inventory.set_variable(group, var, _unsafe(value))
+        for node in nodes_to_add(data.get("nodes"), master, mode):
+            name = to_text(node["name"])
+            if not self._claim(name, cluster, seen, "node"):
+                continue
+            host = inventory.add_host(name, group=group)
+            hostvars = node_vars(node, cluster, master)
+            for var, value in hostvars.items():
+                inventory.set_variable(host, var, _unsafe(value))
+            inventory.add_child(inventory.add_group("ganeti_node_role_" + safe_group_part(hostvars["ganeti_node_role"])),
+                                host)
+            if name == master:
+                inventory.add_child(inventory.add_group("ganeti_masters"), host)

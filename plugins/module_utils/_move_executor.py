@@ -87,7 +87,8 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
     clusters run at the same time. NODES (:class:`NodeAccess`) reaches the
     nodes that hold the disks. On a failure before the commit point the
     destination copy this move created is removed and the source's state
-    restored, then :class:`MoveFailed` names the step.
+    restored, then :class:`MoveFailed` names the step. REPORT gets the name
+    of each step as it starts, and of the undoing after a failed step.
     """
     report = report or (lambda message: None)
     nodes = nodes or NodeAccess()
@@ -114,6 +115,7 @@ def run_move(src, dst, request, probe=False, shutdown_timeout=120, transfer_time
                                 Deadline(transfer_timeout))
         except FleetError as exc:
             step, cause = (exc.move_step, exc.error) if isinstance(exc, StepFailed) else ("transfer", exc)
+            report("undo the move, as '%s' failed" % step)
             cleanup = _compensate(src, dst, plan, shutdown_timeout)
             raise MoveFailed(
                 "moving %s from %s to %s failed at step '%s': %s. %s" % (

@@ -149,3 +149,40 @@ def describe_move(request, source_cluster, destination_cluster):
         "verify": request.get("verify") or "content",
         "compress": request.get("compress") or "none",
     }
+
+
+def listed_requests(instances, defaults=None):
+    """``[{"host", "request"}]``: one move per entry of the playbook's list INSTANCES, over DEFAULTS.
+
+    An entry is an instance name or a dict with ``name`` and move options;
+    DEFAULTS (a dict) gives the options of every entry, an entry's own keys
+    win. Only what one host per move needs is checked here: the entries'
+    shape, and that no instance and no destination name is listed twice
+    (two hosts would move the same instance, or race for one name). Each
+    request's options are checked by the module, so that an unknown key fails
+    only the move it belongs to.
+    """
+    if defaults is None:
+        defaults = {}
+    if not isinstance(defaults, dict):
+        raise MoveError("move_defaults must be a dict of move options, not %s" % type(defaults).__name__)
+    if isinstance(instances, (str, bytes, dict)) or not isinstance(instances, (list, tuple)) or not instances:
+        raise MoveError("move_instances must be a non-empty list of instance names, or of dicts with the key "
+                        "name and move options; got %r" % (instances,))
+    listed, sources, destinations = [], {}, {}
+    for index, entry in enumerate(instances):
+        where = "move_instances[%d]" % index
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise MoveError("%s is %r: give an instance name, or a dict with the key name (the instance) and "
+                            "move options" % (where, entry))
+        request = dict(defaults)
+        request.update(entry)
+        name, new_name = request["name"], request.get("new_name") or request["name"]
+        for seen, key, what in ((sources, name, "the instance"), (destinations, new_name, "the destination name")):
+            if key in seen:
+                raise MoveError("%s and %s both list %s %s: list each move once" % (seen[key], where, what, key))
+            seen[key] = where
+        listed.append({"host": "move_" + name, "request": request})
+    return listed

@@ -17,13 +17,63 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 DEFAULT_PORT = 5080
 DEFAULT_TIMEOUT = 60
 
 #: Prefix of the environment variables of the flat connection options.
 ENV_PREFIX = "GANETI_RAPI_"
+
+#: Largest file that is read to see whether it is blank (a CA certificate is
+#: larger than any file of white space a template writes).
+_BLANK_FILE_LIMIT = 4096
+
+
+def given_ca_path(path):
+    """PATH as a CA file that was given, or None when it says "no CA file": the default trust.
+
+    The rule: an empty value, and a file that exists but holds nothing but
+    white space, mean that no CA file was given. A credential store that
+    writes every file it knows (AWX writes a file for each file injector,
+    also for an empty input) then leaves the default trust in place instead
+    of failing on the empty file (OpenSSL's NO_CERTIFICATE_OR_CRL_FOUND).
+    A path that does not exist, cannot be read or is not empty is returned
+    as given, so that its error names it.
+    """
+    if path is None or not str(path).strip():
+        return None
+    local = os.path.expanduser(str(path))
+    try:
+        if os.path.isfile(local) and os.path.getsize(local) <= _BLANK_FILE_LIMIT:
+            with open(local, "rb") as handle:
+                if not handle.read().strip():
+                    return None
+    except OSError:
+        pass
+    return path
+
+
+def connection_env_fallback(*names):
+    """The value of the first of the environment variables NAMES that is set and not empty.
+
+    An empty variable counts as not set: a credential store that injects
+    every variable it defines (AWX does) sets optional ones to "" when their
+    input is empty, and "" is no URL, user, password, boolean or number.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
+def ca_path_env_fallback(*names):
+    """:func:`connection_env_fallback` for ``ca_path``: a blank CA file counts as not set (:func:`given_ca_path`)."""
+    value = given_ca_path(connection_env_fallback(*names))
+    if value is None:
+        raise AnsibleFallbackNotFound
+    return value
 
 
 def rapi_argument_spec():
@@ -33,16 +83,17 @@ def rapi_argument_spec():
     credentials work for modules, roles and inventory sources.
     """
     return dict(
-        rapi_url=dict(type="str", required=True, fallback=(env_fallback, ["GANETI_RAPI_URL"])),
-        rapi_user=dict(type="str", fallback=(env_fallback, ["GANETI_RAPI_USER"])),
-        rapi_password=dict(type="str", no_log=True, fallback=(env_fallback, ["GANETI_RAPI_PASSWORD"])),
-        ca_path=dict(type="path", fallback=(env_fallback, ["GANETI_RAPI_CA_PATH"])),
+        rapi_url=dict(type="str", required=True, fallback=(connection_env_fallback, ["GANETI_RAPI_URL"])),
+        rapi_user=dict(type="str", fallback=(connection_env_fallback, ["GANETI_RAPI_USER"])),
+        rapi_password=dict(type="str", no_log=True, fallback=(connection_env_fallback, ["GANETI_RAPI_PASSWORD"])),
+        ca_path=dict(type="path", fallback=(ca_path_env_fallback, ["GANETI_RAPI_CA_PATH"])),
         # The two options that give up protection have no environment
         # variable: they are visible in the task or inventory that sets them,
         # never inherited from a shell, a CI job or an AWX credential.
         validate_certs=dict(type="bool", default=True),
-        verify_hostname=dict(type="bool", default=True, fallback=(env_fallback, ["GANETI_RAPI_VERIFY_HOSTNAME"])),
-        timeout=dict(type="int", default=DEFAULT_TIMEOUT, fallback=(env_fallback, ["GANETI_RAPI_TIMEOUT"])),
+        verify_hostname=dict(type="bool", default=True,
+                             fallback=(connection_env_fallback, ["GANETI_RAPI_VERIFY_HOSTNAME"])),
+        timeout=dict(type="int", default=DEFAULT_TIMEOUT, fallback=(connection_env_fallback, ["GANETI_RAPI_TIMEOUT"])),
         allow_plain_http=dict(type="bool", default=False),
     )
 
@@ -106,7 +157,7 @@ def connection_suboptions(env_prefix):
         option = dict(option)
         option.pop("required", None)
         if "fallback" in option:
-            names = [name.replace(ENV_PREFIX, env_prefix) for name in option["fallback"][1]]
-            option["fallback"] = (env_fallback, names)
+            function, names = option["fallback"]
+            option["fallback"] = (function, [name.replace(ENV_PREFIX, env_prefix) for name in names])
         spec[key] = option
     return spec

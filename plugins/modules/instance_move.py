@@ -31,6 +31,10 @@ description:
     tags) and restores the source's state, then fails naming the step and Ganeti's reason.
   - A re-run finds what an earlier run left, from the tags on both clusters, and resumes; after a completed move
     it changes nothing.
+  - >-
+    While it runs, the move shows a line per step as the step starts, such as C(move web1.example.org: stop the
+    source) and the seconds since the module started, on the controller's output when the module runs there
+    (see O(progress_file)).
   - The C(ganeti.fleet.instance_move) role and the C(ganeti.fleet.move_instances) playbook wrap this module.
 author:
   - ganeti.fleet maintainers (@ganeti-fleet)
@@ -66,6 +70,24 @@ options:
         short of its compensation.
     type: int
     default: 7200
+  progress_file:
+    description:
+      - >-
+        A file to which the move appends one line per step as the step starts: C(move), the instance's name, a
+        colon, the step, and the seconds since the module started in parentheses, for example
+        C(move web1.example.org: stop the source) followed by C(12.3 s) in parentheses. The first line is the
+        plan's (C(plan the move)), and a failed step is followed by the undoing's line. Created with mode C(0600)
+        when missing. Only the instance's name and the steps' names are written. A file that cannot be written
+        does not fail the move.
+      - Not needed on the controller. When the module runs there (connection C(local), as in the
+        C(ganeti.fleet.move_instances) playbook), without C(async), C(become) or check mode, and this option is not
+        set, the module's action plugin sets it to a file in a private temporary directory (mode C(0700), removed
+        afterwards) and shows each line on the controller's standard error as it comes. A terminal running
+        C(ansible-playbook) and an AWX job (as C(verbose) events) both see each step of a move while it runs,
+        a line per step and nothing more. Check mode shows no line (it plans and changes nothing, in seconds).
+      - Set it to follow a move run with C(async), or on another host, with C(tail -f) for example. The action
+        plugin then shows nothing itself.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -104,6 +126,16 @@ EXAMPLES = r"""
   loop:
     - {name: web2.example.org, link_map: {br0: br-prod}}
     - {name: db2.example.org, primary_node: node3.example.org, nics: [{mac: generate}]}
+
+# In the background: follow its steps with tail -f /var/tmp/web3-move.log
+- name: Move web3, async
+  ganeti.fleet.instance_move:
+    source: {}
+    destination: {}
+    name: web3.example.org
+    progress_file: /var/tmp/web3-move.log
+  async: 8100
+  poll: 0
 """
 
 RETURN = r"""
@@ -150,16 +182,19 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import Ra
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_executor import run_move
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_request import move_argument_spec, move_of, move_request
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_ssh import NodeAccess, node_access_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils._progress import ProgressFile
 
 
 def run(module):
     params = module.params
     request = move_request(params)
-    source, destination = module.connect(params["source"]), module.connect(params["destination"])
-    with move_of(request["name"]):
-        return run_move(source, destination, request, probe=params["probe"],
-                        shutdown_timeout=params["shutdown_timeout"], transfer_timeout=params["transfer_timeout"],
-                        check_mode=module.check_mode, nodes=NodeAccess(params["node_access"]))
+    with ProgressFile(params["progress_file"], "move %s" % request["name"]) as report:
+        report("plan the move")
+        source, destination = module.connect(params["source"]), module.connect(params["destination"])
+        with move_of(request["name"]):
+            return run_move(source, destination, request, probe=params["probe"],
+                            shutdown_timeout=params["shutdown_timeout"], transfer_timeout=params["transfer_timeout"],
+                            check_mode=module.check_mode, nodes=NodeAccess(params["node_access"]), report=report)
 
 
 def main():
@@ -167,6 +202,7 @@ def main():
         probe=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120),
         transfer_timeout=dict(type="int", default=7200),
+        progress_file=dict(type="path"),
         **node_access_argument_spec()
     ), connection=False).run(run)
 

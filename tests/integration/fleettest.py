@@ -53,6 +53,10 @@ class PlaybookResult:
         """Recap per host from the json stdout callback."""
         return json.loads(self.stdout)["stats"]
 
+    def plays(self):
+        """The plays of the run, each with its tasks and their per-host results (json callback)."""
+        return json.loads(self.stdout)["plays"]
+
     def task_results(self, task_name):
         """Per-host results of the task named TASK_NAME (json callback)."""
         found = {}
@@ -64,9 +68,9 @@ class PlaybookResult:
 
 
 def run_playbook(playbook, inventory=None, extra_vars=None, env=None, args=(), json_output=True,
-                 check=False, diff=False, verbosity=0):
-    """Run ansible-playbook (from the dev venv) and return a PlaybookResult."""
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), playbook]
+                 check=False, diff=False, verbosity=0, bin_dir=None):
+    """Run ansible-playbook (from the dev venv, or BIN_DIR) and return a PlaybookResult."""
+    cmd = [os.path.join(bin_dir or os.path.dirname(sys.executable), "ansible-playbook"), playbook]
     if inventory:
         cmd += ["-i", inventory]
     if extra_vars:

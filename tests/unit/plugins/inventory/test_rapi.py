@@ -26,6 +26,7 @@ from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.ganeti.fleet.plugins.inventory import rapi as rapi_inventory
 from ansible_collections.ganeti.fleet.plugins.inventory.rapi import InventoryModule, safe_group_part, tag_values
+from ansible_collections.ganeti.fleet.plugins.module_utils import _inventory
 from ansible_collections.ganeti.fleet.tests.unit.plugins.test_connection_docs import CollectionFragments
 
 NAME = "ganeti.fleet.rapi"
@@ -221,13 +222,13 @@ def test_hosts_and_vars(tmp_path, cluster):
         "ganeti_nic_networks": [None],
         "ganeti_disk_sizes": [1024],
         "ganeti_beparams": WEB1["beparams"],
-        "ganeti_hvparams": WEB1["hvparams"],
         "ganeti_uuid": WEB1["uuid"],
     }
     for key, value in expected.items():
         assert web1[key] == value, key
     assert sorted(key for key in web1 if key.startswith("ganeti_")) == sorted(expected)
     assert "ansible_host" not in web1  # left to compose
+    assert "ganeti_hvparams" not in web1  # hvparams: false by default
 
     db1 = result.vars("db1.example.org")
     assert db1["ganeti_snodes"] == ["n2.example.org"]
@@ -265,7 +266,8 @@ def test_constructed_features(tmp_path, cluster):
 
     assert result.vars("web1.example.org")["ansible_host"] == "192.0.2.10"
     assert result.vars("db1.example.org")["ansible_host"] == "db1.example.org"
-    assert result.vars("web2.example.org")["memory_mib"] == 512
+    # a number from ansible-core 2.19 on, its text before (compose results are not native there)
+    assert str(result.vars("web2.example.org")["memory_mib"]) == "512"
     assert result.group("mirrored") == ["db1.example.org"]
     assert result.group("stopped") == ["web2.example.org"]
     assert result.group("tag_web") == ["web1.example.org", "web2.example.org"]
@@ -441,10 +443,13 @@ def test_cache_off_reads_every_time(tmp_path, cluster):
 # Errors
 
 
-def test_wrong_password(tmp_path, cluster):
+def test_wrong_password(tmp_path, cluster, monkeypatch):
     fake, options = cluster
+    warnings = []
     with pytest.raises(AnsibleParserError) as err:
-        parse(tmp_path, dict(options, rapi_password="wrong-one"))
+        # one cluster only: the source fails (there is nothing to go on with), no warning first
+        parse_with_warnings(tmp_path, dict(options, rapi_password="wrong-one"), monkeypatch, warnings=warnings)
+    assert warnings == []
     message = str(err.value)
     assert options["rapi_url"] in message
     assert "Authentication as RAPI user 'admin' failed" in message
@@ -460,21 +465,6 @@ def test_tls_error(tmp_path, cluster, certs):
     message = str(err.value)
     assert options["rapi_url"] in message
     assert "TLS verification" in message
-
-
-def test_error_names_failing_cluster(tmp_path, rapi, fake_rapi, start_server, certs):
-    serve(fake_rapi, "one.example.org", [WEB1])
-    other = type(fake_rapi)()
-    other.route("GET", "/2/info", (200, {"name": "two.example.org"}))
-    other.route("GET", "/2/instances", (500, {"code": 500, "message": "Internal error", "explain": ""}))
-    second = start_server(other)
-    second_url = second.url
-    config = {"rapi_user": "admin", "rapi_password": PASSWORD, "ca_path": certs.ca,
-              "clusters": [{"rapi_url": rapi[0].url}, {"rapi_url": second_url}]}
-    with pytest.raises(AnsibleParserError) as err:
-        parse(tmp_path, config)
-    assert second_url in str(err.value)
-    assert "HTTP 500" in str(err.value)
 
 
 @pytest.mark.parametrize("config, expected", [
@@ -497,3 +487,323 @@ def test_wrong_plugin_name(tmp_path):
     path.write_text("plugin: some.other.plugin\nrapi_url: https://a\n")
     with pytest.raises(AnsibleParserError, match="Incorrect plugin name"):
         make_plugin().parse(InventoryData(), DataLoader(), str(path))
+
+
+# ----------------------------------------------------------------------
+# hvparams, filters
+
+
+def parse_with_warnings(tmp_path, config, monkeypatch, file_name="test.ganeti.yml", warnings=None):
+    """Like parse(), also returning the warnings the plugin gave (collected in WARNINGS)."""
+    warnings = [] if warnings is None else warnings
+    path = tmp_path / file_name
+    path.write_text(yaml.safe_dump(dict(config, plugin=NAME)))
+    plugin = make_plugin()
+    monkeypatch.setattr(plugin.display, "warning", lambda msg, *args, **kwargs: warnings.append(msg))
+    inventory = InventoryData()
+    plugin.parse(inventory, DataLoader(), str(path))
+    inventory.reconcile_inventory()
+    return Parsed(plugin, inventory), warnings
+
+
+def test_hvparams_on_request(tmp_path, cluster):
+    result = parse(tmp_path, dict(cluster[1], hvparams=True, compose={"boot": "ganeti_hvparams.boot_order"}))
+    assert result.vars("web1.example.org")["ganeti_hvparams"] == WEB1["hvparams"]
+    assert result.vars("web1.example.org")["boot"] == "disk"
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({"include_instances": ["web*"]}, ["web1.example.org", "web2.example.org"]),
+    ({"include_instances": ["web?.example.org", "db1.example.org"]},
+     ["db1.example.org", "web1.example.org", "web2.example.org"]),
+    ({"include_instances": ["WEB*"]}, []),  # case-sensitive, as Ganeti's names
+    ({"exclude_instances": ["*2.example.org"]}, ["db1.example.org", "web1.example.org"]),
+    ({"include_instances": ["web*"], "exclude_instances": ["web2.*"]}, ["web1.example.org"]),
+    ({"include_tags": ["group:web"]}, ["web1.example.org", "web2.example.org"]),
+    ({"include_tags": ["owner:alice", "group:db"]}, ["db1.example.org", "web1.example.org"]),
+    ({"include_tags": ["group:*"]}, []),  # tags are compared exactly
+    ({"include_tags": ["group:web"], "exclude_tags": ["backup"]}, ["web2.example.org"]),
+    ({"include_clusters": ["cluster.*"]}, ["db1.example.org", "web1.example.org", "web2.example.org"]),
+    ({"include_clusters": ["other*"]}, []),
+    ({"exclude_clusters": ["*.example.org"]}, []),
+])
+def test_filters(tmp_path, cluster, filters, expected):
+    fake, options = cluster
+    result = parse(tmp_path, dict(options, **filters))
+    assert result.hosts == expected
+    if "clusters" in "".join(filters) and not expected:
+        # a cluster filtered out costs /2/info only
+        assert [req["path"] for req in fake.requests] == ["/2/info"]
+
+
+def test_filters_in_groups_and_vvv(tmp_path, cluster, monkeypatch):
+    messages = []
+    plugin_display = make_plugin().display
+    monkeypatch.setattr(plugin_display, "vvv", lambda msg, *args, **kwargs: messages.append(msg))
+    result = parse(tmp_path, dict(cluster[1], exclude_instances=["db*"], include_tags=["group:web", "group:db"]))
+    assert result.group("ganeti_cluster_cluster_example_org") == ["web1.example.org", "web2.example.org"]
+    assert result.group("ganeti_status_running") == ["web1.example.org"]
+    assert any("db1.example.org" in msg and "exclude_instances" in msg for msg in messages)
+
+
+# ----------------------------------------------------------------------
+# Masters and nodes
+
+
+def _node(name, pip, role="R", **extra):
+    """A node as Ganeti 3.0 lists it in GET /2/nodes?bulk=1."""
+    data = {"name": name, "offline": role == "O", "master_candidate": role in ("M", "C"), "drained": role == "D",
+            "dtotal": 100000, "dfree": 50000, "mtotal": 4096, "mnode": 512, "mfree": 2048,
+            "pinst_cnt": 1, "sinst_cnt": 0, "ctotal": 4, "cnodes": 1, "csockets": 1,
+            "pip": pip, "sip": pip.replace("192.0.2.", "198.51.100."), "role": role,
+            "pinst_list": ["web1.example.org"], "sinst_list": [], "master_capable": True, "vm_capable": True,
+            "ndparams": {"ssh_port": 22}, "group.uuid": "8a1c0e42-0000-4000-8000-000000000001",
+            "ctime": 1700000000.0, "mtime": 1700000100.0, "uuid": "c0ffee00-0000-4000-8000-%012d" % len(name),
+            "serial_no": 7, "tags": ["rack:r1"]}
+    data.update(extra)
+    return data
+
+
+NODES = [_node("n1.example.org", "192.0.2.1", role="M"), _node("n2.example.org", "192.0.2.2", role="C"),
+         _node("n3.example.org", "192.0.2.3", role="O", tags=[])]
+
+
+def serve_nodes(fake, cluster_name, nodes, master="n1.example.org"):
+    fake.route("GET", "/2/info", (200, {"name": cluster_name, "master": master, "software_version": "3.0.2"}))
+    fake.route("GET", "/2/nodes", (200, copy.deepcopy(nodes)))
+
+
+def group_vars(result, group):
+    assert group in result.inventory.groups, sorted(result.inventory.groups)
+    return result.inventory.groups[group].get_vars()
+
+
+def test_nodes_all(tmp_path, cluster):
+    fake, options = cluster
+    serve_nodes(fake, "cluster.example.org", NODES)
+    compose = {"ansible_host": "ganeti_nic_ips | select | first | default(inventory_hostname)"}
+    config = dict(options, nodes="all", compose=compose)
+    result = parse(tmp_path, config)
+
+    assert result.hosts == ["db1.example.org", "n1.example.org", "n2.example.org", "n3.example.org",
+                            "web1.example.org", "web2.example.org"]
+    assert result.group("ganeti_nodes") == ["n1.example.org", "n2.example.org", "n3.example.org"]
+    assert result.group("ganeti_nodes_cluster_example_org") == ["n1.example.org", "n2.example.org",
+                                                                "n3.example.org"]
+    assert "ganeti_nodes_cluster_example_org" in [g.name for g in result.inventory.groups["ganeti_nodes"].child_groups]
+    assert result.group("ganeti_masters") == ["n1.example.org"]
+    assert result.group("ganeti_node_role_master") == ["n1.example.org"]
+    assert result.group("ganeti_node_role_master_candidate") == ["n2.example.org"]
+    assert result.group("ganeti_node_role_offline") == ["n3.example.org"]
+    # instances stay apart from the nodes
+    assert result.group("ganeti_cluster_cluster_example_org") == ["db1.example.org", "web1.example.org",
+                                                                  "web2.example.org"]
+
+    n1 = result.vars("n1.example.org")
+    assert {key: value for key, value in n1.items() if key.startswith(("ganeti_", "ansible_"))} == {
+        "ansible_host": "192.0.2.1",  # the primary IP, not the compose expression of instances
+        "ganeti_cluster": "cluster.example.org",
+        "ganeti_node_role": "master",
+        "ganeti_node_primary_ip": "192.0.2.1",
+        "ganeti_node_secondary_ip": "198.51.100.1",
+        "ganeti_node_offline": False,
+        "ganeti_node_drained": False,
+        "ganeti_node_master_candidate": True,
+        "ganeti_node_master_capable": True,
+        "ganeti_node_vm_capable": True,
+        "ganeti_node_tags": ["rack:r1"],
+        "ganeti_uuid": NODES[0]["uuid"],
+    }
+    assert result.vars("n3.example.org")["ganeti_node_offline"] is True
+    assert result.vars("web1.example.org")["ansible_host"] == "192.0.2.10"
+
+    # the roles' connection convention, as group variables of the cluster's node group
+    assert group_vars(result, "ganeti_nodes_cluster_example_org") == {
+        "ganeti_cluster_name": "cluster.example.org",
+        "ganeti_cluster_master": "n1.example.org",
+        "ganeti_rapi_url": options["rapi_url"],
+        "ganeti_rapi_ca_path": options["ca_path"],
+        "ganeti_rapi_validate_certs": True,
+        "ganeti_rapi_verify_hostname": True,
+    }
+    # never a user or a password
+    for name in result.hosts:
+        assert PASSWORD not in repr(result.vars(name))
+        assert "ganeti_rapi_user" not in result.vars(name) and "ganeti_rapi_password" not in result.vars(name)
+    for group in result.inventory.groups.values():
+        assert PASSWORD not in repr(group.get_vars())
+    assert [(req["path"], req["query"]) for req in fake.requests] == [
+        ("/2/info", {}), ("/2/instances", {"bulk": ["1"]}), ("/2/nodes", {"bulk": ["1"]})]
+
+
+def test_masters_only_without_instances(tmp_path, cluster):
+    fake, options = cluster
+    serve_nodes(fake, "cluster.example.org", NODES)
+    result = parse(tmp_path, dict(options, nodes="masters", instances=False, verify_hostname=False))
+    assert result.hosts == ["n1.example.org"]
+    assert result.group("ganeti_masters") == ["n1.example.org"]
+    assert result.group("ganeti_nodes") == ["n1.example.org"]
+    assert group_vars(result, "ganeti_nodes_cluster_example_org")["ganeti_rapi_verify_hostname"] is False
+    # no instance read at all
+    assert [req["path"] for req in fake.requests] == ["/2/info", "/2/nodes"]
+
+
+def test_nodes_of_two_clusters(tmp_path, rapi, fake_rapi, start_server, certs, monkeypatch):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    serve_nodes(fake_rapi, "one.example.org", NODES[:2])
+    other = type(fake_rapi)()
+    serve(other, "two.example.org", [DB1])
+    # n2 is on both (a badly copied source file, say); m1 is the second cluster's master
+    serve_nodes(other, "two.example.org", [_node("m1.example.org", "192.0.2.11", role="M"),
+                                           _node("n2.example.org", "192.0.2.12")], master="m1.example.org")
+    second = start_server(other)
+    config = {"rapi_user": "admin", "rapi_password": PASSWORD, "ca_path": certs.ca, "nodes": "all",
+              "clusters": [{"rapi_url": rapi[0].url}, {"rapi_url": second.url}]}
+    result, warnings = parse_with_warnings(tmp_path, config, monkeypatch)
+    assert result.group("ganeti_masters") == ["m1.example.org", "n1.example.org"]
+    assert result.group("ganeti_nodes") == ["m1.example.org", "n1.example.org", "n2.example.org"]
+    assert result.group("ganeti_nodes_two_example_org") == ["m1.example.org"]
+    assert result.vars("n2.example.org")["ganeti_cluster"] == "one.example.org"
+    assert result.vars("n2.example.org")["ansible_host"] == "192.0.2.2"
+    assert group_vars(result, "ganeti_nodes_two_example_org")["ganeti_rapi_url"] == second.url
+    assert group_vars(result, "ganeti_nodes_two_example_org")["ganeti_cluster_master"] == "m1.example.org"
+    assert len(warnings) == 1 and "n2.example.org" in warnings[0] and "two.example.org" in warnings[0]
+
+
+def test_nodes_cached(tmp_path, cluster):
+    fake, options = cluster
+    serve_nodes(fake, "cluster.example.org", NODES)
+    config = cached_config(options, tmp_path)
+    # a cache entry without nodes does not serve a source that wants them
+    parse(tmp_path, config)
+    assert [req["path"] for req in fake.requests] == ["/2/info", "/2/instances"]
+    first = parse(tmp_path, dict(config, nodes="all"))
+    assert [req["path"] for req in fake.requests][2:] == ["/2/info", "/2/instances", "/2/nodes"]
+    count = len(fake.requests)
+    second = parse(tmp_path, dict(config, nodes="all"))
+    assert len(fake.requests) == count
+    assert second.hosts == first.hosts
+    assert second.group("ganeti_masters") == ["n1.example.org"]
+    assert second.vars("n2.example.org")["ansible_host"] == "192.0.2.2"
+    assert group_vars(second, "ganeti_nodes_cluster_example_org")["ganeti_cluster_master"] == "n1.example.org"
+
+
+def test_node_named_like_an_instance(tmp_path, cluster, monkeypatch):
+    fake, options = cluster
+    serve_nodes(fake, "cluster.example.org", NODES + [_node("web1.example.org", "192.0.2.9")])
+    result, warnings = parse_with_warnings(tmp_path, dict(options, nodes="all"), monkeypatch)
+    assert "web1.example.org" not in result.group("ganeti_nodes")
+    assert result.vars("web1.example.org")["ganeti_status"] == "running"
+    assert len(warnings) == 1 and "node web1.example.org" in warnings[0]
+
+
+# ----------------------------------------------------------------------
+# A cluster that cannot be read
+
+
+def _two_clusters(rapi, certs, second_url, **extra):
+    return dict({"rapi_user": "admin", "rapi_password": PASSWORD, "ca_path": certs.ca,
+                 "clusters": [{"rapi_url": rapi[0].url}, {"rapi_url": second_url}]}, **extra)
+
+
+def test_failed_cluster_skipped_with_warning(tmp_path, rapi, fake_rapi, start_server, certs, monkeypatch):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    other = type(fake_rapi)()
+    other.route("GET", "/2/info", (200, {"name": "two.example.org"}))
+    other.route("GET", "/2/instances", (500, {"code": 500, "message": "Internal error", "explain": ""}))
+    second = start_server(other)
+    result, warnings = parse_with_warnings(tmp_path, _two_clusters(rapi, certs, second.url), monkeypatch)
+    assert result.hosts == ["web1.example.org"]
+    assert result.group("ganeti_cluster_one_example_org") == ["web1.example.org"]
+    assert "ganeti_cluster_two_example_org" not in result.inventory.groups
+    assert len(warnings) == 1
+    assert second.url in warnings[0] and "HTTP 500" in warnings[0] and "skipping" in warnings[0]
+
+
+def test_failed_cluster_strict(tmp_path, rapi, fake_rapi, start_server, certs):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    other = type(fake_rapi)()
+    other.route("GET", "/2/info", (200, {"name": "two.example.org"}))
+    other.route("GET", "/2/instances", (500, {"code": 500, "message": "Internal error", "explain": ""}))
+    second = start_server(other)
+    with pytest.raises(AnsibleParserError) as err:
+        parse(tmp_path, _two_clusters(rapi, certs, second.url, on_cluster_error="fail"))
+    assert second.url in str(err.value)
+    assert "HTTP 500" in str(err.value)
+    assert "on_cluster_error=fail" in str(err.value)
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "password", "tls"])
+def test_each_kind_of_failed_cluster(tmp_path, rapi, fake_rapi, start_server, certs, free_port, monkeypatch, fault):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    other = type(fake_rapi)()
+    serve(other, "two.example.org", [DB1])
+    config = _two_clusters(rapi, certs, start_server(other).url)
+    if fault == "unreachable":
+        bad_url = "https://127.0.0.1:%d" % free_port
+        config["clusters"][1]["rapi_url"] = bad_url
+        cause = "Cannot connect to Ganeti RAPI"
+    elif fault == "password":
+        bad_url = config["clusters"][1]["rapi_url"]
+        config["clusters"][1]["rapi_password"] = "wrong-one"
+        cause = "HTTP 401"
+    else:
+        bad_url = config["clusters"][1]["rapi_url"]
+        config["clusters"][1]["ca_path"] = certs.other_ca
+        cause = "TLS verification"
+    result, warnings = parse_with_warnings(tmp_path, config, monkeypatch)
+    assert result.hosts == ["web1.example.org"]
+    assert len(warnings) == 1, warnings
+    assert bad_url in warnings[0] and cause in warnings[0]
+    assert "wrong-one" not in warnings[0] and PASSWORD not in warnings[0]
+
+    with pytest.raises(AnsibleParserError) as err:
+        parse(tmp_path, dict(config, on_cluster_error="fail"), file_name="strict.ganeti.yml")
+    assert bad_url in str(err.value) and cause in str(err.value)
+
+
+def test_every_cluster_failed(tmp_path, rapi, fake_rapi, certs, free_port, monkeypatch):
+    config = _two_clusters(rapi, certs, "https://127.0.0.1:%d" % free_port)
+    config["clusters"][0]["rapi_password"] = "wrong-one"
+    warnings = []
+    with pytest.raises(AnsibleParserError) as err:
+        parse_with_warnings(tmp_path, config, monkeypatch, warnings=warnings)
+    assert len(warnings) == 2
+    message = str(err.value)
+    assert "no cluster of the source could be read" in message
+    assert "HTTP 401" in message and "127.0.0.1:%d" % free_port in message
+
+
+def test_configuration_error_fails_even_with_warn(tmp_path, rapi, fake_rapi, certs):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    with pytest.raises(AnsibleParserError, match="Unsupported RAPI URL scheme"):
+        parse(tmp_path, _two_clusters(rapi, certs, "ftp://two.example.org"))
+
+
+# ----------------------------------------------------------------------
+# The parsing helpers
+
+
+def test_name_filter_and_instance_filter():
+    names = _inventory.NameFilter(["web*", "db[12].example.org"], ["*.test"])
+    assert names("web1.example.org") and names("db2.example.org")
+    assert not names("db3.example.org") and not names("web1.test") and not names("mail.example.org")
+    assert _inventory.NameFilter()("anything") and not _inventory.NameFilter().active
+    assert _inventory.NameFilter(exclude=["a*"])("b") and not _inventory.NameFilter(exclude=["a*"])("ab")
+    instances = _inventory.InstanceFilter(include_tags=["x"], exclude_tags=["y"])
+    assert instances.reason_to_skip("a", ["x"]) is None
+    assert "include_tags" in instances.reason_to_skip("a", ["z"])
+    assert "exclude_tags" in instances.reason_to_skip("a", ["x", "y"])
+
+
+def test_node_role_and_kept_fields():
+    assert _inventory.node_role({"name": "n1", "role": "C"}, master="n1") == "master"
+    assert [_inventory.node_role(dict(node, name="x"), master="n1") for node in NODES] == [
+        "master", "master-candidate", "offline"]
+    assert _inventory.node_role({"name": "x", "drained": True}, master=None) == "drained"
+    assert _inventory.node_role({"name": "x"}, master=None) == "regular"
+    kept = _inventory.kept_fields([{"name": "a", "pip": "1", "junk": 1}, {"pip": "2"}, "x"], ("name", "pip"))
+    assert kept == [{"name": "a", "pip": "1"}]
+    assert _inventory.kept_fields({"not": "a list"}, ("name",)) is None
+    assert _inventory.cluster_name({}, "https://c1.example.org:5080") == "c1.example.org"
+    assert _inventory.nodes_to_add(NODES, "n1.example.org", "none") == []

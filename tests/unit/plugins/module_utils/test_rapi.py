@@ -8,12 +8,17 @@
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import rapi_client as rapi_mod
 from ansible_collections.ganeti.fleet.plugins.module_utils._transport import describe_path
-from ansible_collections.ganeti.fleet.plugins.module_utils.connection import rapi_argument_spec
+from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
+    connection_suboptions,
+    given_ca_path,
+    rapi_argument_spec,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import decode_op_error, parse_log_entry
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient, parse_version
@@ -668,3 +673,116 @@ def test_every_typed_call_quotes_the_object_name():
     assert len(client.paths) >= len(calls)
     for path in client.paths:
         assert name not in path and quoted in path, path
+
+
+# ----------------------------------------------------------------------
+# Empty values from a credential store: "not given"
+
+_FLAT_VARIABLES = ("GANETI_RAPI_URL", "GANETI_RAPI_USER", "GANETI_RAPI_PASSWORD", "GANETI_RAPI_CA_PATH",
+                   "GANETI_RAPI_VERIFY_HOSTNAME", "GANETI_RAPI_TIMEOUT")
+
+
+def _validated(spec, parameters, monkeypatch, environment):
+    """PARAMETERS as a module validates them against SPEC, with exactly ENVIRONMENT among the GANETI_ variables."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    for name in list(os.environ):
+        if name.startswith("GANETI_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = ArgumentSpecValidator(spec).validate(parameters)
+    assert not result.error_messages, result.error_messages
+    return result.validated_parameters
+
+
+def test_given_ca_path_rule(tmp_path, certs):
+    """Empty values and blank files say "no CA file"; anything else is kept, so that its error names it."""
+    blank = tmp_path / "blank.pem"
+    blank.write_bytes(b" \n\r\n\t")
+    empty = tmp_path / "empty.pem"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"not a certificate\n")
+    for value in (None, "", "   "):
+        assert given_ca_path(value) is None
+    assert given_ca_path(str(blank)) is None
+    assert given_ca_path(str(empty)) is None
+    assert given_ca_path(certs.ca) == certs.ca
+    assert given_ca_path(str(garbage)) == str(garbage)
+    assert given_ca_path(str(tmp_path / "missing.pem")) == str(tmp_path / "missing.pem")
+    assert given_ca_path(str(tmp_path)) == str(tmp_path)            # a directory is no blank file
+
+
+def test_empty_environment_variables_count_as_not_set(monkeypatch):
+    """AWX injects every variable of a credential type, "" for an empty input: "" means not set."""
+    params = _validated(rapi_argument_spec(), {}, monkeypatch, dict(
+        {name: "" for name in _FLAT_VARIABLES}, GANETI_RAPI_URL="https://c1.example.org"))
+    assert params["rapi_url"] == "https://c1.example.org"
+    assert params["rapi_user"] is None and params["rapi_password"] is None and params["ca_path"] is None
+    assert params["verify_hostname"] is True and params["timeout"] == 60
+
+
+def test_an_empty_url_variable_leaves_the_url_missing(monkeypatch):
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    monkeypatch.setenv("GANETI_RAPI_URL", "")
+    result = ArgumentSpecValidator(rapi_argument_spec()).validate({})
+    assert "rapi_url" in " ".join(result.error_messages)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n", b"  \r\n"], ids=["empty", "newline", "blanks"])
+def test_a_blank_ca_file_in_the_environment_means_the_default_trust(monkeypatch, tmp_path, content):
+    """The file AWX writes for an empty CA input, flat and in the dict form of a move."""
+    blank = tmp_path / "ca"
+    blank.write_bytes(content)
+    flat = _validated(rapi_argument_spec(), {}, monkeypatch,
+                      {"GANETI_RAPI_URL": "https://c1.example.org", "GANETI_RAPI_CA_PATH": str(blank)})
+    assert flat["ca_path"] is None
+    spec = {"destination": {"type": "dict", "options": connection_suboptions("GANETI_DEST_RAPI_")}}
+    nested = _validated(spec, {"destination": {}}, monkeypatch,
+                        {"GANETI_DEST_RAPI_URL": "https://c2.example.org", "GANETI_DEST_RAPI_CA_PATH": str(blank)})
+    assert nested["destination"]["rapi_url"] == "https://c2.example.org"
+    assert nested["destination"]["ca_path"] is None
+
+
+def test_a_ca_file_with_content_and_a_missing_one_are_kept(monkeypatch, tmp_path, certs):
+    spec = {"source": {"type": "dict", "options": connection_suboptions("GANETI_SOURCE_RAPI_")}}
+    kept = _validated(spec, {"source": {}}, monkeypatch, {"GANETI_SOURCE_RAPI_CA_PATH": certs.ca})
+    assert kept["source"]["ca_path"] == certs.ca
+    missing = str(tmp_path / "missing.pem")
+    kept = _validated(spec, {"source": {}}, monkeypatch, {"GANETI_SOURCE_RAPI_CA_PATH": missing})
+    assert kept["source"]["ca_path"] == missing
+
+
+def test_a_task_value_wins_over_a_blank_environment(monkeypatch, tmp_path, certs):
+    blank = tmp_path / "ca"
+    blank.write_bytes(b"")
+    params = _validated(rapi_argument_spec(), {"rapi_url": "c1", "ca_path": certs.ca}, monkeypatch,
+                        {"GANETI_RAPI_CA_PATH": str(blank)})
+    assert params["ca_path"] == certs.ca
+
+
+def test_blank_ca_file_means_the_default_trust_which_still_verifies(rapi, fake_rapi, monkeypatch, tmp_path, certs):
+    """Through the whole path: the blank file is not loaded (no NO_CERTIFICATE_OR_CRL_FOUND), TLS is still checked.
+
+    Without the server's CA in the default trust the connection fails on the certificate; with it (here
+    REQUESTS_CA_BUNDLE, as an execution environment's trust could hold it) the same options connect.
+    """
+    _server, options = rapi
+    blank = tmp_path / "ca"
+    blank.write_bytes(b"")
+    environment = {"GANETI_RAPI_URL": options["rapi_url"], "GANETI_RAPI_USER": options["rapi_user"],
+                   "GANETI_RAPI_PASSWORD": options["rapi_password"], "GANETI_RAPI_CA_PATH": str(blank)}
+    params = _validated(rapi_argument_spec(), {}, monkeypatch, environment)
+    assert params["ca_path"] is None
+    with pytest.raises(RapiError) as err:
+        client_for(params).get_version()
+    message = str(err.value)
+    assert err.value.kind == "tls" and "certificate verify failed" in message, message
+    assert "NO_CERTIFICATE_OR_CRL_FOUND" not in message and "no CA file was given" in message, message
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certs.ca)
+    fake_rapi.route("GET", "/version", (200, 2))
+    client = client_for(params)
+    assert client.get_version() == 2
+    client.close()
