@@ -200,6 +200,8 @@ notes:
 """
 
 EXAMPLES = r"""
+# Each example is one inventory file. The first is given as YAML; uncomment the others.
+
 # prod.ganeti.yml: one cluster, the connection from the environment
 # (GANETI_RAPI_URL, GANETI_RAPI_USER, GANETI_RAPI_PASSWORD, GANETI_RAPI_CA_PATH)
 plugin: ganeti.fleet.rapi
@@ -207,84 +209,78 @@ compose:
   # the first IP address of the instance's NICs, else its name
   ansible_host: ganeti_nic_ips | select | first | default(inventory_hostname)
 
----
 # fleet.ganeti.yml: several clusters; entries inherit the top-level options they do not set
-plugin: ganeti.fleet.rapi
-rapi_user: inventory
-rapi_password: "{{ lookup('ansible.builtin.env', 'FLEET_RAPI_PASSWORD') }}"
-clusters:
-  - rapi_url: https://old.example.org:5080
-    ca_path: /etc/ganeti-fleet/old-rapi.pem
-  - rapi_url: https://new.example.org:5080
-    ca_path: /etc/ganeti-fleet/new-rapi.pem
-    verify_hostname: false   # still on Ganeti's stock ganeti.example.com certificate
-exclude_tags:
-  - noansible
+#   plugin: ganeti.fleet.rapi
+#   rapi_user: inventory
+#   rapi_password: "{{ lookup('ansible.builtin.env', 'FLEET_RAPI_PASSWORD') }}"
+#   clusters:
+#     - rapi_url: https://old.example.org:5080
+#       ca_path: /etc/ganeti-fleet/old-rapi.pem
+#     - rapi_url: https://new.example.org:5080
+#       ca_path: /etc/ganeti-fleet/new-rapi.pem
+#       verify_hostname: false   # still on Ganeti's stock ganeti.example.com certificate
+#   exclude_tags:
+#     - noansible
 
----
 # clusters.ganeti.yml: the masters and nodes for the roles (move_readiness on ganeti_masters,
 # transfer_fix on ganeti_nodes, the instance_move action's node access from ganeti_nodes), no instances.
 # Users and passwords go into group_vars/ganeti_nodes_<cluster>.yml (vaulted), for example
 # group_vars/ganeti_nodes_old_example_org.yml with ganeti_rapi_user and ganeti_rapi_password.
-plugin: ganeti.fleet.rapi
-instances: false
-nodes: all
-rapi_user: inventory
-rapi_password: "{{ lookup('ansible.builtin.env', 'FLEET_RAPI_PASSWORD') }}"
-clusters:
-  - rapi_url: https://old.example.org:5080
-    ca_path: /etc/ganeti-fleet/old-rapi.pem
-  - rapi_url: https://new.example.org:5080
-    ca_path: /etc/ganeti-fleet/new-rapi.pem
+#   plugin: ganeti.fleet.rapi
+#   instances: false
+#   nodes: all
+#   rapi_user: inventory
+#   rapi_password: "{{ lookup('ansible.builtin.env', 'FLEET_RAPI_PASSWORD') }}"
+#   clusters:
+#     - rapi_url: https://old.example.org:5080
+#       ca_path: /etc/ganeti-fleet/old-rapi.pem
+#     - rapi_url: https://new.example.org:5080
+#       ca_path: /etc/ganeti-fleet/new-rapi.pem
 
----
 # web.ganeti.yml: filters; the web instances of the production clusters, but no templates
-plugin: ganeti.fleet.rapi
-clusters:
-  - rapi_url: https://prod-a.example.org:5080
-  - rapi_url: https://prod-b.example.org:5080
-  - rapi_url: https://test-a.example.org:5080
-include_clusters: ["prod-*"]
-include_instances: ["web*.example.org", "www-?.example.org"]
-exclude_instances: ["*-template.example.org"]
-include_tags: ["group:web"]
-exclude_tags: ["noansible"]
+#   plugin: ganeti.fleet.rapi
+#   clusters:
+#     - rapi_url: https://prod-a.example.org:5080
+#     - rapi_url: https://prod-b.example.org:5080
+#     - rapi_url: https://test-a.example.org:5080
+#   include_clusters: ["prod-*"]
+#   include_instances: ["web*.example.org", "www-?.example.org"]
+#   exclude_instances: ["*-template.example.org"]
+#   include_tags: ["group:web"]
+#   exclude_tags: ["noansible"]
 
----
 # strict.ganeti.yml: an AWX source that must not sync with a cluster missing
 # (with "overwrite", the hosts of a skipped cluster would be removed)
-plugin: ganeti.fleet.rapi
-on_cluster_error: fail
-clusters:
-  - rapi_url: https://c1.example.org:5080
-  - rapi_url: https://c2.example.org:5080
+#   plugin: ganeti.fleet.rapi
+#   on_cluster_error: fail
+#   clusters:
+#     - rapi_url: https://c1.example.org:5080
+#     - rapi_url: https://c2.example.org:5080
 
----
 # tagged.ganeti.yml: groups from key:value tags; an instance tagged group:web and
 # owner:alice lands in the groups tag_web and owner_alice
-plugin: ganeti.fleet.rapi
-keyed_groups:
-  - key: ganeti_tag_values.group
-    prefix: tag
-  - key: ganeti_tag_values.owner
-    prefix: owner
-  - key: ganeti_pnode
-    prefix: node
-groups:
-  stopped: ganeti_admin_state == 'down'
-  mirrored: ganeti_disk_template in ['drbd', 'rbd', 'sharedfile']
-compose:
-  ansible_host: ganeti_nic_ips | select | first | default(inventory_hostname)
-  kernel: ganeti_hvparams.kernel_path     # needs hvparams: true
-hvparams: true
+#   plugin: ganeti.fleet.rapi
+#   keyed_groups:
+#     - key: ganeti_tag_values.group
+#       prefix: tag
+#     - key: ganeti_tag_values.owner
+#       prefix: owner
+#     - key: ganeti_pnode
+#       prefix: node
+#   groups:
+#     stopped: ganeti_admin_state == 'down'
+#     mirrored: ganeti_disk_template in ['drbd', 'rbd', 'sharedfile']
+#   compose:
+#     ansible_host: ganeti_nic_ips | select | first | default(inventory_hostname)
+#     kernel: ganeti_hvparams.kernel_path     # needs hvparams: true
+#   hvparams: true
 
----
 # cached.ganeti.yml: keep the RAPI answers for an hour (--flush-cache reads again)
-plugin: ganeti.fleet.rapi
-cache: true
-cache_plugin: ansible.builtin.jsonfile
-cache_connection: ~/.cache/ganeti-fleet-inventory
-cache_timeout: 3600
+#   plugin: ganeti.fleet.rapi
+#   cache: true
+#   cache_plugin: ansible.builtin.jsonfile
+#   cache_connection: ~/.cache/ganeti-fleet-inventory
+#   cache_timeout: 3600
 """
 
 import os
