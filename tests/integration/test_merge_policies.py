@@ -70,7 +70,9 @@ def test_capacity_refusal_changes_nothing(three_clusters, populated):
     """An instance whose disk (sparse, so it costs nothing here) exceeds c1's free file storage."""
     lab = three_clusters
     free = sum(int(n) for n in lab.gnt("c1", "gnt-node", "list", "--no-headers", "--units=m", "-o", "dfree").split())
-    lab.gnt("c3", "gnt-instance", "add", "-t", "file", "-o", "lab-dd", "--disk", "0:size=%dM" % (free + 1024),
+    # Twice c1's free space: the nodes' file storage shares the machine's file system, whose free
+    # space moves by gigabytes while other work runs, so a margin of one GiB can vanish by the pre-flight.
+    lab.gnt("c3", "gnt-instance", "add", "-t", "file", "-o", "lab-dd", "--disk", "0:size=%dM" % (2 * free),
             "-B", "memory=32M", "--no-name-check", "--no-ip-check", "--no-start", "--no-install", "-n", "c3n1.lab",
             "vm39.lab")
     try:
