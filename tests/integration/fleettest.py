@@ -32,6 +32,16 @@ def rapi_options(lab, cluster):
             "rapi_password": lab.rapi_password(cluster), "ca_path": info["ca_file"]}
 
 
+def move_env(lab, source="c1", destination="c2"):
+    """GANETI_SOURCE_RAPI_* and GANETI_DEST_RAPI_* environment variables for a move from SOURCE to DESTINATION."""
+    env = {}
+    for prefix, cluster in (("GANETI_SOURCE_RAPI_", source), ("GANETI_DEST_RAPI_", destination)):
+        conn = rapi_options(lab, cluster)
+        env.update({prefix + "URL": conn["rapi_url"], prefix + "USER": conn["rapi_user"],
+                    prefix + "PASSWORD": conn["rapi_password"], prefix + "CA_PATH": conn["ca_path"]})
+    return env
+
+
 def rapi_env(lab, cluster):
     """GANETI_RAPI_* environment variables for CLUSTER."""
     opts = rapi_options(lab, cluster)

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from fleettest import REPO, connection, rapi_env, run_playbook
+from fleettest import REPO, move_env, rapi_env, run_playbook
 from fleetlab import helpers
 
 INSTANCE = "vm55.lab"
@@ -34,20 +34,11 @@ def bin_dir(series):
     return os.path.join(REPO, ".venv-core-%s" % series, "bin")
 
 
-def _move_env(lab):
-    env = {}
-    for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
-        conn = connection(lab, cluster)
-        env.update({prefix + "URL": conn["rapi_url"], prefix + "USER": conn["rapi_user"],
-                    prefix + "PASSWORD": conn["rapi_password"], prefix + "CA_PATH": conn["ca_path"]})
-    return env
-
-
 def _runs(lab):
     """``{playbook: (extra_vars, env)}``: each playbook with the variables of its header's first example."""
     masters = [lab.cluster(c)["master"] for c in ("c1", "c2")]
     return {
-        "move_instances.yml": ({"move_instances": [INSTANCE]}, _move_env(lab)),
+        "move_instances.yml": ({"move_instances": [INSTANCE]}, move_env(lab)),
         "move_readiness.yml": ({"move_readiness_masters": "ganeti_masters"}, {}),
         "domain_secret.yml": ({"domain_secret_masters": "ganeti_masters"}, {}),
         "transfer_fix.yml": ({"transfer_fix_hosts": "ganeti_nodes"}, {}),

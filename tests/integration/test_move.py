@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from fleettest import REPO, _collections_path, connection, descendants, run_playbook, set_transfer_fix
+from fleettest import REPO, _collections_path, descendants, move_env, run_playbook, set_transfer_fix
 from fleetlab import helpers
 from fleetlab.lab import OS_NAME
 
@@ -42,13 +42,7 @@ print(tree.hexdigest())
 """
 
 
-def _env(lab, source="c1", destination="c2"):
-    env = {}
-    for prefix, cluster in (("GANETI_SOURCE_RAPI_", source), ("GANETI_DEST_RAPI_", destination)):
-        conn = connection(lab, cluster)
-        env.update({prefix + "URL": conn["rapi_url"], prefix + "USER": conn["rapi_user"],
-                    prefix + "PASSWORD": conn["rapi_password"], prefix + "CA_PATH": conn["ca_path"]})
-    return env
+_env = move_env
 
 
 def move(lab, instances, defaults=None, check=False, source="c1", destination="c2"):

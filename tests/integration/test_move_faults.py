@@ -40,7 +40,7 @@ import types
 
 import pytest
 
-from fleettest import REPO, PlaybookResult, _collections_path, connection, descendants, remove_instances, run_playbook
+from fleettest import REPO, PlaybookResult, _collections_path, descendants, move_env, remove_instances, run_playbook
 from fleetlab import helpers
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "move_instances.yml")
@@ -65,13 +65,7 @@ HOLD_SECONDS = 40
 # ---------------------------------------------------------------------------
 # Moves
 
-def _env(lab):
-    env = {}
-    for prefix, cluster in (("GANETI_SOURCE_RAPI_", "c1"), ("GANETI_DEST_RAPI_", "c2")):
-        conn = connection(lab, cluster)
-        env.update({prefix + "URL": conn["rapi_url"], prefix + "USER": conn["rapi_user"],
-                    prefix + "PASSWORD": conn["rapi_password"], prefix + "CA_PATH": conn["ca_path"]})
-    return env
+_env = move_env
 
 
 def move(lab, request):
