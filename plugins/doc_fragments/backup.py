@@ -21,7 +21,7 @@ options:
       - The copies hold the same secrets as the originals; keep the directory off storage that is less trusted
         than the node itself.
       - The layout, the automatic restore and how to roll back by hand are described in the collection's
-        C(docs/backups.md).
+        C(docs/docsite/rst/backups_guide.rst).
     type: path
     default: /var/lib/ganeti-fleet/backups
   backups_kept:

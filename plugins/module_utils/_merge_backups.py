@@ -5,7 +5,7 @@
 
 """The files an in-place merge leaves in its state directory: modes and retention. Internal use only.
 
-An in-place merge (docs/merge-in-place.md) keeps its state and backups in
+An in-place merge (docs/docsite/rst/merge_in_place_guide.rst) keeps its state and backups in
 one directory per host (``cluster_merge_state_dir``). Several of them hold
 key material: the archive of a merged node's ``/var/lib/ganeti`` has its
 ``server.pem``, ``rapi.pem`` and cluster domain secret, every copy of a

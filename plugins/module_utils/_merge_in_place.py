@@ -112,7 +112,7 @@ def assess_state(state, state_path, target, sources):
             "%s records no cluster identity (it was written by an earlier version, or is damaged): the engine"
             " cannot tell whether its backups are of these clusters. If that merge was finished or rolled back"
             " by hand, move the file away (mv %s %s.old) and run again; otherwise finish or roll it back by hand"
-            " first (docs/merge-in-place.md, 'By hand')" % (state_path, state_path, state_path))
+            " first (docs/docsite/rst/merge_in_place_guide.rst, 'By hand')" % (state_path, state_path, state_path))
     if recorded["uuid"] != target["uuid"]:
         raise MergeStepFailed(
             "%s records a merge into %s with cluster UUID %s, but this cluster (%s) has UUID %s: it was built"

@@ -92,7 +92,7 @@ seealso:
   - module: ganeti.fleet.node_info
   - name: Node maintenance
     description: The node_maintenance role takes a node out of service and brings it back.
-    link: https://github.com/ganeti-fleet/ganeti.fleet/blob/main/docs/node-maintenance.md
+    link: https://github.com/ganeti-fleet/ganeti.fleet/blob/main/docs/docsite/rst/node_maintenance_guide.rst
 """
 
 EXAMPLES = r"""

@@ -299,7 +299,7 @@ def test_masters_and_nodes_in_a_play(lab, tmp_path):
     ssh_vars.pop("ansible_python_interpreter", None)  # raw needs none; the module runs on the controller
     (inventory_dir / "group_vars" / "all.yml").write_text(yaml.safe_dump(ssh_vars))
     for cluster in ("c1", "c2"):
-        # what docs/inventory.md tells operators to do (vaulted in real life)
+        # what docs/docsite/rst/inventory_guide.rst tells operators to do (vaulted in real life)
         (inventory_dir / "group_vars" / ("ganeti_nodes_%s_lab.yml" % cluster)).write_text(yaml.safe_dump({
             "ganeti_rapi_user": lab.cluster(cluster)["rapi_user"],
             "ganeti_rapi_password": lab.rapi_password(cluster)}))

@@ -31,7 +31,7 @@ EXTRA_VARS = {"cluster_merge_strategy": "in_place",
 NODES = ("c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab")
 
 # What a merge of c2 and c3 into c1 leaves in STATE_DIR on each node, as
-# docs/merge-in-place.md ("Files, modes and cleanup") lists it, and what the
+# docs/docsite/rst/merge_in_place_guide.rst ("Files, modes and cleanup") lists it, and what the
 # cleanup keeps of it. c1n2, a node of the target, gets nothing.
 WRITTEN = {
     "c1n1.lab": {"state.json.done", "target-config.data.backup", "source-c2.lab.config.data",

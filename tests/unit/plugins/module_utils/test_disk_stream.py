@@ -48,7 +48,7 @@ ACCESS = NodeAccess({"python": os.path.realpath(os.sys.executable)})
 
 
 def reference_digest(data):
-    """The b2tree digest, written out independently (as docs/moves.md tells it for a check by hand)."""
+    """The b2tree digest, written out independently (as docs/docsite/rst/moves_guide.rst tells it for a check by hand)."""
     tree = hashlib.blake2b(digest_size=32, person=b"ganeti-fleet")
     for offset in range(0, len(data), MIB):
         tree.update(hashlib.blake2b(data[offset:offset + MIB], digest_size=32).digest())
