@@ -1,11 +1,16 @@
 """Fixtures for the integration suite: a real lab, and playbooks run against it.
 
-The session-scoped ``lab`` fixture brings the lab up once per run and takes
-it down at the end. ``GANETI_LAB_REUSE=1`` reuses a lab that is already up
-(and leaves it up), for fast local iteration. Once the lab is up, the test
-process joins the lab controller's network namespace, so its own RAPI
-clients and every ansible-playbook it starts reach the clusters, while
-nothing of the lab touches the machine's own network.
+The ``lab`` fixture gives each test module the lab with its default topology
+(two clusters of two nodes), brought up when it is not up with that topology
+already, and the lab is taken down at the end of the run.
+``GANETI_LAB_REUSE=1`` reuses a lab that is already up (and leaves it up),
+for fast local iteration. Modules of merge tests take ``three_clusters``
+instead, which rebuilds the lab with three fresh clusters; the lab is only
+brought back to the default topology when a later module asks for ``lab``,
+so a lane of merge tests never builds a default lab it does not use. Once
+the lab is up, the test process joins the lab controller's network
+namespace, so its own RAPI clients and every ansible-playbook it starts reach
+the clusters, while nothing of the lab touches the machine's own network.
 """
 
 import json
@@ -25,18 +30,24 @@ from fleettest import rebuild_lab, run_playbook, set_transfer_fix  # noqa: E402 
 
 
 @pytest.fixture(scope="session")
-def lab():
+def session_lab():
+    """The lab of this run, in whatever topology the last module left it; down at the end."""
     reuse = os.environ.get("GANETI_LAB_REUSE") == "1"
     the_lab = fleetlab.Lab()
-    if not (reuse and the_lab.is_running()):
-        the_lab.up(fleetlab.Topology(), log=lambda m: print("\n[lab] " + m))
-    fleetlab.enter_network_namespace(the_lab.state()["controller"]["pid"])
     yield the_lab
     if not reuse:
         the_lab.down(log=lambda m: print("\n[lab] " + m))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def lab(session_lab):
+    """The lab with its default topology, for a module of tests (up only when it is not)."""
+    session_lab.up(fleetlab.Topology(), log=lambda m: print("\n[lab] " + m))
+    fleetlab.enter_network_namespace(session_lab.state()["controller"]["pid"])
+    return session_lab
+
+
+@pytest.fixture(scope="module")
 def clusters(lab):
     """The lab's clusters as dicts (name, rapi_url, ca_file, rapi_user, ...)."""
     return lab.state()["clusters"]
@@ -56,16 +67,13 @@ def transfer_fixed(lab):
 
 
 @pytest.fixture(scope="module")
-def three_clusters(lab):
-    """The lab rebuilt with three clusters (c1, c2, c3) for a module of merge tests.
+def three_clusters(session_lab):
+    """The lab rebuilt with three fresh clusters (c1, c2, c3) for a module of merge tests.
 
-    Tests that need fresh clusters call ``fleettest.rebuild_lab(lab, MERGE_TOPOLOGY)``
-    themselves. The default two-cluster lab is rebuilt afterwards for the
-    modules that follow.
+    Tests that need fresh clusters again call ``fleettest.rebuild_lab(lab, MERGE_TOPOLOGY)``
+    themselves. A later module that takes ``lab`` gets the default topology back.
     """
-    rebuild_lab(lab, MERGE_TOPOLOGY)
-    yield lab
-    rebuild_lab(lab, fleetlab.Topology())
+    return rebuild_lab(session_lab, MERGE_TOPOLOGY)
 
 
 MERGE_TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
