@@ -309,7 +309,9 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._inventory import (
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
     DEFAULT_TIMEOUT,
+    ENV_PREFIX,
     RAPI_OPTION_NAMES,
+    given_ca_path,
     ignored_environment_warnings,
     insecure_warnings,
 )
@@ -414,6 +416,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _cluster_options(self):
         """Return the connection options of every cluster (a list of dicts)."""
         defaults = dict((name, self.get_option(name)) for name in RAPI_OPTION_NAMES)
+        defaults["ca_path"] = self._top_level_ca_path(defaults["ca_path"])
         entries = self.get_option("clusters")
         if not entries:
             if not defaults["rapi_url"]:
@@ -438,11 +441,25 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             options = dict(defaults)
             options.update((key, value) for key, value in entry.items() if value is not None)
             options = self._finish_options(options, where)
-            if entry.get("ca_path") is not None:
+            if entry.get("ca_path") is not None and options["ca_path"] is not None:
                 # like the top-level option: ~ expanded, relative to the inventory file
-                options["ca_path"] = os.path.join(self._basedir, os.path.expanduser(options["ca_path"]))
+                options["ca_path"] = given_ca_path(os.path.join(self._basedir,
+                                                                os.path.expanduser(options["ca_path"])))
             result.append(options)
         return result
+
+    def _top_level_ca_path(self, value):
+        """The top-level ca_path, None when its environment variable is set but blank.
+
+        Ansible turns an empty path option into the current directory, which
+        requests would then take as a directory of CA certificates; an empty
+        variable (AWX injects one for an empty CA field) means no CA file.
+        """
+        origin = self.get_option_and_origin("ca_path")[1]
+        name = ENV_PREFIX + "CA_PATH"
+        if str(origin).startswith("env") and not os.environ.get(name, "").strip():
+            return None
+        return value
 
     def _finish_options(self, options, where):
         """Template the string options and check the types of the others."""
@@ -454,6 +471,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 value = self.templar.template(value)
             # str() also decrypts vaulted values
             options[name] = None if value is None else str(value)
+        # a blank CA file (or a template that renders to nothing) is no CA file: the default trust
+        options["ca_path"] = given_ca_path(options.get("ca_path"))
         for name, default in (("validate_certs", True), ("verify_hostname", True), ("allow_plain_http", False)):
             try:
                 options[name] = default if options.get(name) is None else boolean(options[name], strict=True)

@@ -326,6 +326,49 @@ def test_single_cluster_from_environment(tmp_path, cluster, monkeypatch):
     assert fake.requests[0]["headers"]["Authorization"].startswith("Basic ")
 
 
+def _ca_paths_used(monkeypatch):
+    """The ca_path of every RAPI client the plugin makes, in order."""
+    used = []
+    original = rapi_inventory.RapiClient.from_options
+
+    def recording(options, **kwargs):
+        used.append(options.get("ca_path"))
+        return original(options, **kwargs)
+    monkeypatch.setattr(rapi_inventory.RapiClient, "from_options", staticmethod(recording))
+    return used
+
+
+def test_blank_ca_path_from_environment_is_the_default_trust(tmp_path, cluster, monkeypatch):
+    # AWX injects GANETI_RAPI_CA_PATH="" for an empty CA field; Ansible would
+    # make that the current directory, a directory of CA certificates to requests.
+    fake, options = cluster
+    monkeypatch.setenv("GANETI_RAPI_URL", options["rapi_url"])
+    monkeypatch.setenv("GANETI_RAPI_CA_PATH", "")
+    monkeypatch.chdir(tmp_path)
+    used = _ca_paths_used(monkeypatch)
+    with pytest.raises(AnsibleParserError, match="(?i)certificate"):
+        # the default trust does not know the test CA: the cluster is refused
+        parse(tmp_path, {"rapi_user": "admin", "rapi_password": PASSWORD})
+    assert used == [None]
+    assert fake.requests == []
+
+
+def test_blank_ca_file_and_empty_template_are_the_default_trust(tmp_path, rapi, fake_rapi, start_server,
+                                                                 certs, monkeypatch):
+    serve(fake_rapi, "one.example.org", [WEB1])
+    (tmp_path / "blank.pem").write_text("\n  \n")
+    config = {"rapi_user": "admin", "rapi_password": PASSWORD, "on_cluster_error": "warn",
+              "clusters": [{"rapi_url": rapi[0].url, "ca_path": "blank.pem"},
+                           {"rapi_url": rapi[0].url, "ca_path": "{{ '' }}"},
+                           {"rapi_url": rapi[0].url, "ca_path": certs.ca}]}
+    used = _ca_paths_used(monkeypatch)
+    result, warnings = parse_with_warnings(tmp_path, config, monkeypatch)
+    assert used == [None, None, certs.ca]
+    # the two clusters without a CA file are skipped (the test CA is not in the default trust)
+    assert len([w for w in warnings if "skipping this cluster" in w]) == 2, warnings
+    assert result.hosts == ["web1.example.org"]
+
+
 def test_templated_password_and_relative_ca(tmp_path, cluster, certs):
     fake, options = cluster
     (tmp_path / "ca.pem").write_bytes(open(certs.ca, "rb").read())
