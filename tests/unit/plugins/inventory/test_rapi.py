@@ -353,8 +353,7 @@ def test_blank_ca_path_from_environment_is_the_default_trust(tmp_path, cluster, 
     assert fake.requests == []
 
 
-def test_blank_ca_file_and_empty_template_are_the_default_trust(tmp_path, rapi, fake_rapi, start_server,
-                                                                 certs, monkeypatch):
+def test_blank_ca_file_and_empty_template_are_the_default_trust(tmp_path, rapi, fake_rapi, certs, monkeypatch):
     serve(fake_rapi, "one.example.org", [WEB1])
     (tmp_path / "blank.pem").write_text("\n  \n")
     config = {"rapi_user": "admin", "rapi_password": PASSWORD, "on_cluster_error": "warn",
