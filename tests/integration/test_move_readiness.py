@@ -159,8 +159,13 @@ def _forms(values):
     return found
 
 
-def _files_containing(roots, needles, skip=None, max_size=8 * 1024 * 1024):
-    """Files under ROOTS (not SKIP) whose content holds one of NEEDLES."""
+def _files_containing(roots, needles, since, skip=None, max_size=8 * 1024 * 1024):
+    """Files under ROOTS (not SKIP), changed at or after SINCE (a time.time()), whose content holds one of NEEDLES.
+
+    Only files the test may have written are read: a secret cannot leak
+    into a file that was last changed before the test began, and /tmp of a
+    CI machine holds whole virtualenvs.
+    """
     raw = [n.encode() for n in needles]
     hits = []
     for root in roots:
@@ -171,7 +176,10 @@ def _files_containing(roots, needles, skip=None, max_size=8 * 1024 * 1024):
             for name in filenames:
                 path = os.path.join(dirpath, name)
                 try:
-                    if not os.path.isfile(path) or os.path.islink(path) or os.path.getsize(path) > max_size:
+                    if not os.path.isfile(path) or os.path.islink(path):
+                        continue
+                    info = os.stat(path)
+                    if info.st_size > max_size or max(info.st_mtime, info.st_ctime) < since:
                         continue
                     with open(path, "rb") as handle:
                         data = handle.read()
@@ -293,6 +301,7 @@ def _restore(lab, originals):
 # the session lab
 
 def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
+    test_began = time.time() - 1
     nodes = _nodes(lab)
     assert all(helpers.impexpd_is_stock(lab, node) for node in nodes), "the lab must start stock"
     originals = _snapshot_originals(lab)
@@ -386,7 +395,8 @@ def test_move_readiness_makes_a_refused_move_work(lab, tmp_path):
             # Ganeti's own files, and the instance disk images (random bytes).
             return "/var-lib-ganeti" in dirpath or os.path.basename(dirpath) in DISK_DIRS
         roots = [lab.lab_dir, "/tmp", os.path.expanduser("~/.ansible/tmp")]
-        hits = _files_containing(roots, _forms(list(passwords.values()) + [domain_secret]), skip=outside_ganeti)
+        hits = _files_containing(roots, _forms(list(passwords.values()) + [domain_secret]), test_began,
+                                 skip=outside_ganeti)
         assert hits == [], hits
 
         # 6. Second run: nothing to do.
@@ -458,6 +468,7 @@ def _curl_info(other, ca_file, user, password):
 
 
 def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
+    test_began = time.time() - 1
     lab_dir = tempfile.mkdtemp(prefix="fleetlab-stockcert-", dir="/var/tmp")
     other = fleetlab.Lab(lab_dir)
     password = secrets.token_urlsafe(18)
@@ -522,7 +533,7 @@ def test_rapi_certificate_reissue_on_a_stock_certificate_lab(lab):
         key_lines = [line for line in _read(master_pem).split("-----END PRIVATE KEY-----")[0].splitlines()
                      if len(line) == 64]
         assert key_lines
-        hits = _files_containing([lab_dir, "/tmp"], key_lines[:3],
+        hits = _files_containing([lab_dir, "/tmp"], key_lines[:3], test_began,
                                  skip=lambda d: "/var-lib-ganeti" in d or os.path.basename(d) in DISK_DIRS)
         assert hits == [], hits
 
