@@ -449,7 +449,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return result
 
     def _top_level_ca_path(self, value):
-        """The top-level ca_path, None when its environment variable is set but blank.
+        """The top-level ca_path (resolved by Ansible), None when it is blank (:func:`given_ca_path`).
 
         Ansible turns an empty path option into the current directory, which
         requests would then take as a directory of CA certificates; an empty
@@ -459,7 +459,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         name = ENV_PREFIX + "CA_PATH"
         if str(origin).startswith("env") and not os.environ.get(name, "").strip():
             return None
-        return value
+        return given_ca_path(value)
 
     def _finish_options(self, options, where):
         """Template the string options and check the types of the others."""
@@ -471,8 +471,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 value = self.templar.template(value)
             # str() also decrypts vaulted values
             options[name] = None if value is None else str(value)
-        # a blank CA file (or a template that renders to nothing) is no CA file: the default trust
-        options["ca_path"] = given_ca_path(options.get("ca_path"))
+        # a ca_path that renders to nothing is no CA file (a blank file is judged once its path is resolved)
+        if not (options.get("ca_path") or "").strip():
+            options["ca_path"] = None
         for name, default in (("validate_certs", True), ("verify_hostname", True), ("allow_plain_http", False)):
             try:
                 options[name] = default if options.get(name) is None else boolean(options[name], strict=True)
