@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -77,3 +78,43 @@ def three_clusters(session_lab):
 
 
 MERGE_TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
+
+
+# CPU per test: scripts/test gives each lane a CPU group (cgroup) and names
+# its usage files here (the main lane's include its lab's daemons). Setup to
+# teardown, so a module's fixtures count in its first and last tests.
+CPU_USAGE_FILES = [path for path in os.environ.get("GANETI_TEST_CPU_USAGE", "").split(os.pathsep) if path]
+_cpu_per_test = []
+
+
+def cpu_seconds(paths):
+    """CPU-seconds used so far by the cgroups whose usage files are PATHS (v1 cpuacct.usage or v2 cpu.stat)."""
+    total = 0.0
+    for path in paths:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read()
+        if os.path.basename(path) == "cpu.stat":
+            total += int(dict(line.split() for line in text.splitlines())["usage_usec"]) / 1e6
+        else:
+            total += int(text) / 1e9
+    return total
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):  # pylint: disable=unused-argument
+    if not CPU_USAGE_FILES:
+        yield
+        return
+    cpu, wall = cpu_seconds(CPU_USAGE_FILES), time.monotonic()
+    yield
+    _cpu_per_test.append((cpu_seconds(CPU_USAGE_FILES) - cpu, time.monotonic() - wall, item.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _cpu_per_test:
+        return
+    terminalreporter.write_sep("=", "most CPU per test (CPU-seconds of the lane's group, then wall seconds)")
+    for cpu, wall, nodeid in sorted(_cpu_per_test, reverse=True)[:30]:
+        terminalreporter.write_line("%8.1f %8.1f  %s" % (cpu, wall, nodeid))
+    terminalreporter.write_line("%8.1f %8.1f  all %d tests" % (sum(t[0] for t in _cpu_per_test),
+                                                              sum(t[1] for t in _cpu_per_test), len(_cpu_per_test)))
