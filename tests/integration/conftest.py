@@ -116,5 +116,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("=", "most CPU per test (CPU-seconds of the lane's group, then wall seconds)")
     for cpu, wall, nodeid in sorted(_cpu_per_test, reverse=True)[:30]:
         terminalreporter.write_line("%8.1f %8.1f  %s" % (cpu, wall, nodeid))
-    terminalreporter.write_line("%8.1f %8.1f  all %d tests" % (sum(t[0] for t in _cpu_per_test),
-                                                              sum(t[1] for t in _cpu_per_test), len(_cpu_per_test)))
+    cpu, wall = sum(t[0] for t in _cpu_per_test), sum(t[1] for t in _cpu_per_test)
+    terminalreporter.write_line("%8.1f %8.1f  all %d tests" % (cpu, wall, len(_cpu_per_test)))

@@ -1,7 +1,9 @@
 """In-place cluster merge (strategy in_place) against the real lab.
 
 c2 and c3 are merged into c1 without copying data: their nodes, with their
-disk files, become nodes of c1, through playbooks/merge_clusters.yml.
+disk files, become nodes of c1, through playbooks/merge_clusters.yml. The
+failures before and after the point of no return are tested on a merge of c2
+alone into c1; a node lost during a merge of both, on three clusters.
 """
 
 import json
@@ -21,6 +23,11 @@ from fleettest import REPO, rapi_options, rebuild_lab, run_playbook
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "merge_clusters.yml")
 TOPOLOGY = fleetlab.Topology(clusters=3, nodes=2)
+# The failure tests that concern one merged cluster merge c2 alone, on two
+# clusters: what a second merged cluster adds (one rollback of several
+# sources) is the node-lost test's.
+ONE_SOURCE = fleetlab.Topology(clusters=2, nodes=2)
+ONE_SOURCE_VARS = {"cluster_merge_sources": ["c2n1.lab"]}
 with open(os.path.join(REPO, "roles", "cluster_merge", "defaults", "main.yml"), encoding="utf-8") as _defaults:
     # The role's documented default, as a user gets it.
     STATE_DIR = yaml.safe_load(_defaults)["cluster_merge_state_dir"]
@@ -52,17 +59,27 @@ INSTANCES = {
     "vm31.lab": ("c3.lab", "c3n1.lab", "sharedfile", True),
     "vm32.lab": ("c3.lab", "c3n2.lab", "file", True),
 }
+ONE_SOURCE_INSTANCES = {name: spec for name, spec in INSTANCES.items() if spec[0] in ("c1.lab", "c2.lab")}
 
 
-def populate(lab):
-    """Create the instances; return name -> {sha256, node, path, inode, mtime, status, pnode}."""
+def _master(cluster):
+    """The lab's master of CLUSTER ("c2.lab": "c2n1.lab")."""
+    return cluster.split(".")[0] + "n1.lab"
+
+
+def _lab_nodes(lab):
+    return [node for node in NODES if node.split("n")[0] in {c["short"] for c in lab.state()["clusters"]}]
+
+
+def populate(lab, instances=INSTANCES):
+    """Create INSTANCES; return name -> {sha256, node, path, inode, mtime, status, pnode}."""
     found = {}
-    for name, (cluster, node, template, running) in INSTANCES.items():
+    for name, (cluster, node, template, running) in instances.items():
         digest = helpers.create_instance(lab, cluster, name, 16, template=template, node=node,
                                          start=running)
         holder, path = helpers.disk_path(lab, cluster, name)
         found[name] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path)}
-    for cluster in ("c1.lab", "c2.lab", "c3.lab"):
+    for cluster in sorted({spec[0] for spec in instances.values()}):
         for inst in helpers.list_instances(lab, cluster):
             found[inst["name"]].update(status=inst["status"], pnode=inst["pnode"], macs=inst["macs"])
     return found
@@ -152,10 +169,10 @@ def merged(three_clusters, tmp_path_factory):
                                  archive=archive, cleanup=cleanup, kept=kept)
 
 
-def assert_merged(lab, before):
-    """c2's and c3's nodes and instances are c1's, each disk file untouched, c1 verifies clean."""
+def assert_merged(lab, before, sources=("c2", "c3")):
+    """The SOURCES' nodes and instances are c1's, each disk file untouched, c1 verifies clean."""
     nodes = {node["name"] for node in helpers.list_nodes(lab, "c1.lab")}
-    assert nodes == {"c1n1.lab", "c1n2.lab", "c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"}
+    assert nodes == {"%sn%d.lab" % (cluster, index) for cluster in ("c1",) + tuple(sources) for index in (1, 2)}
     assert not any(node["offline"] for node in helpers.list_nodes(lab, "c1.lab"))
     after = instances_on(lab, "c1n1.lab")
     assert set(after) == set(before)
@@ -168,12 +185,12 @@ def assert_merged(lab, before):
     macs = {inst["name"]: inst["macs"] for inst in helpers.list_instances(lab, "c1.lab")}
     assert macs == {name: old["macs"] for name, old in before.items()}
     groups = lab.exec("c1n1.lab", ["gnt-group", "list", "--no-headers", "-o", "name"]).stdout.split()
-    assert sorted(groups) == ["default", "default-c2", "default-c3"]
+    assert sorted(groups) == ["default"] + ["default-" + source for source in sources]
     verify_clean(lab, "c1n1.lab")
     watcher = lab.exec("c1n1.lab", ["gnt-cluster", "watcher", "info"]).stdout
     assert "not paused" in watcher
     tags = lab.gnt("c1.lab", "gnt-cluster", "list-tags").split()
-    assert {"ganeti-fleet:merged:c2.lab", "ganeti-fleet:merged:c3.lab"} <= set(tags)
+    assert {"ganeti-fleet:merged:%s.lab" % source for source in sources} <= set(tags)
     assert lab.exec("c1n1.lab", ["test", "-e", STATE_DIR + "/state.json"], check=False).returncode != 0
 
 
@@ -231,7 +248,8 @@ def test_in_place_merge_second_run_and_second_cleanup_change_nothing(merged):
 
 def assert_rolled_back(lab, before, instances=INSTANCES):
     """Each cluster as before the merge: its instances in their states, disks, RAPI, watcher running."""
-    for cluster, master in (("c1.lab", "c1n1.lab"), ("c2.lab", "c2n1.lab"), ("c3.lab", "c3n1.lab")):
+    for cluster in sorted({spec[0] for spec in instances.values()}):
+        master = _master(cluster)
         now = instances_on(lab, master)
         expected = {name for name, spec in instances.items() if spec[0] == cluster}
         assert set(now) == expected, cluster
@@ -247,15 +265,15 @@ def assert_rolled_back(lab, before, instances=INSTANCES):
     assert {n["name"] for n in helpers.list_nodes(lab, "c1.lab")} == {"c1n1.lab", "c1n2.lab"}
 
 
-def change_merged_clusters(lab, before):
-    """A new running instance on c2 (vm23), one fewer on c3 (vm32); BEFORE follows."""
+def change_merged_clusters(lab, before, removed="vm32.lab"):
+    """A new running instance on c2 (vm23), one fewer (REMOVED, of c3 or c2); BEFORE follows."""
     digest = helpers.create_instance(lab, "c2.lab", "vm23.lab", 16, template="file", node="c2n2.lab", start=True)
     holder, path = helpers.disk_path(lab, "c2.lab", "vm23.lab")
     listed = {i["name"]: i for i in helpers.list_instances(lab, "c2.lab")}["vm23.lab"]
     before["vm23.lab"] = {"sha256": digest, "node": holder, "path": path, "stat": disk_stat(lab, holder, path),
                           "pnode": listed["pnode"], "status": listed["status"], "macs": listed["macs"]}
-    helpers.remove_instance(lab, "c3.lab", "vm32.lab")
-    del before["vm32.lab"]
+    helpers.remove_instance(lab, INSTANCES[removed][0], removed)
+    del before[removed]
 
 
 def plant(lab, host, path, text):
@@ -264,8 +282,8 @@ def plant(lab, host, path, text):
 
 def test_failure_before_the_point_of_no_return_rolls_back_and_a_rerun_merges_the_clusters_as_they_are_now(
         three_clusters):
-    lab = rebuild_lab(three_clusters, TOPOLOGY)
-    before = populate(lab)
+    lab = rebuild_lab(three_clusters, ONE_SOURCE)
+    before = populate(lab, ONE_SOURCE_INSTANCES)
     # What an earlier, finished merge into a cluster of the same name left:
     # its record and a backup of a configuration that is not c1's now. A new
     # run archives them and backs up afresh; they are never merged.
@@ -273,21 +291,21 @@ def test_failure_before_the_point_of_no_return_rolls_back_and_a_rerun_merges_the
         '"vm11.lab"', '"stale-vm.lab"')
     plant(lab, "c1n1.lab", STATE_DIR + "/target-config.data.backup", stale_config)
     plant(lab, "c1n1.lab", STATE_DIR + "/state.json.done", json.dumps({"sources": []}))
-    # The last step before the point of no return fails on c3n2: its state
+    # The last step before the point of no return fails on c2n2: its state
     # directory cannot be created (a file is in the way). By then the target
-    # runs on the merged configuration and the merged clusters are stopped.
+    # runs on the merged configuration and the merged cluster is stopped.
     blocker = STATE_DIR
-    lab.exec("c3n2.lab", ["sh", "-c", "mkdir -p %s && touch %s" % (os.path.dirname(blocker), blocker)])
+    lab.exec("c2n2.lab", ["sh", "-c", "mkdir -p %s && touch %s" % (os.path.dirname(blocker), blocker)])
     try:
-        result, seconds = merge(lab)
+        result, seconds = merge(lab, **ONE_SOURCE_VARS)
         print("\n[in_place] failed merge with rollback: %.1f s" % seconds)
     finally:
-        lab.exec("c3n2.lab", ["rm", "-f", blocker])
+        lab.exec("c2n2.lab", ["rm", "-f", blocker])
     assert result.rc != 0
-    assert "failed before its point of no return" in result.output and "c3n2.lab" in result.output, result.output
+    assert "failed before its point of no return" in result.output and "c2n2.lab" in result.output, result.output
     assert "Merge the configurations and clear the merged nodes' old identity" in result.output, result.output
     assert "Rollback: rolled back from phase stopped" in result.output, result.output
-    assert_rolled_back(lab, before)
+    assert_rolled_back(lab, before, ONE_SOURCE_INSTANCES)
     # The target master's key was removed again from the nodes it was added to.
     target_key = lab.exec("c1n1.lab", ["cat", "/root/.ssh/id_rsa.pub"]).stdout.strip()
     assert target_key not in lab.exec("c2n1.lab", ["cat", "/root/.ssh/authorized_keys"]).stdout
@@ -300,14 +318,14 @@ def test_failure_before_the_point_of_no_return_rolls_back_and_a_rerun_merges_the
     backup = lab.exec("c1n1.lab", ["cat", STATE_DIR + "/target-config.data.backup"]).stdout
     assert "stale-vm.lab" not in backup and '"vm11.lab"' in backup
 
-    # The merged clusters change after the rollback: a new instance on c2, one
-    # fewer on c3. The same playbook merges them as they are now.
-    change_merged_clusters(lab, before)
-    result, seconds = merge(lab)
-    print("\n[in_place] re-run after the rollback, clusters changed: %.1f s" % seconds)
+    # The merged cluster changes after the rollback: a new instance, one
+    # fewer. The same playbook merges it as it is now.
+    change_merged_clusters(lab, before, removed="vm21.lab")
+    result, seconds = merge(lab, **ONE_SOURCE_VARS)
+    print("\n[in_place] re-run after the rollback, cluster changed: %.1f s" % seconds)
     assert result.rc == 0, result.output
-    assert_merged(lab, before)
-    assert "vm32.lab" not in instances_on(lab, "c1n1.lab")
+    assert_merged(lab, before, sources=("c2",))
+    assert "vm21.lab" not in instances_on(lab, "c1n1.lab")
 
 
 def refuses_a_state_of_another_incarnation_of_the_target(lab):
@@ -398,51 +416,52 @@ def _unplug_at(lab, node, phases, stop, unplugged, when=None):
 
 
 def test_failure_after_the_point_of_no_return_is_finished_by_a_rerun(three_clusters):
-    lab = rebuild_lab(three_clusters, TOPOLOGY)
-    before = populate(lab)
-    # Past the point of no return c3n2 drops off the network: its readd
-    # fails (the target master cannot reach it over SSH) after other merged
-    # nodes were readded. Nothing can be rolled back; a re-run finishes.
+    lab = rebuild_lab(three_clusters, ONE_SOURCE)
+    before = populate(lab, ONE_SOURCE_INSTANCES)
+    # Past the point of no return c2n2 drops off the network: its readd
+    # fails (the target master cannot reach it over SSH) after c2n1 was
+    # readded. Nothing can be rolled back; a re-run finishes.
     stop, unplugged = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_unplug_at, args=(lab, "c3n2.lab", ("merged", "readd"), stop, unplugged))
+    watcher = threading.Thread(target=_unplug_at, args=(lab, "c2n2.lab", ("merged", "readd"), stop, unplugged))
     watcher.start()
     try:
-        result, seconds = merge(lab)
+        result, seconds = merge(lab, **ONE_SOURCE_VARS)
         print("\n[in_place] merge interrupted after the point of no return: %.1f s" % seconds)
     finally:
         stop.set()
         watcher.join()
-        lab.exec("c3n2.lab", ["ip", "link", "set", "eth0", "up"])
+        lab.exec("c2n2.lab", ["ip", "link", "set", "eth0", "up"])
     assert unplugged.is_set(), result.output
     assert result.rc != 0
     assert "failed after its point of no return" in result.output, result.output
-    assert "c3n2.lab" in result.output and "run the same playbook again" in result.output, result.output
+    assert "c2n2.lab" in result.output and "run the same playbook again" in result.output, result.output
     state = _state(lab)
     assert state["phase"] == "readd"
     # The digest of the one stopped file-based instance, taken before anything stopped.
     assert state["disk_digests"] == ["vm22.lab:0:%s" % before["vm22.lab"]["sha256"]]
     nodes = {node["name"]: node["offline"] for node in helpers.list_nodes(lab, "c1.lab")}
-    assert nodes["c3n2.lab"] is True
+    assert nodes["c2n2.lab"] is True
     assert not any(offline for name, offline in nodes.items() if name.startswith("c1"))
-    # The merged clusters' instances stay stopped until the merge is finished.
+    # The merged cluster's instances stay stopped until the merge is finished.
     admin = lab.exec("c1n1.lab", ["gnt-instance", "list", "--no-headers", "--separator=|", "-o",
                                   "name,admin_state"]).stdout.split()
-    assert {"vm21.lab|down", "vm31.lab|down", "vm32.lab|down", "vm11.lab|up"} <= set(admin), admin
+    assert {"vm21.lab|down", "vm22.lab|down", "vm11.lab|up"} <= set(admin), admin
 
     # Past the point of no return, before the merge is finished: the
     # merged nodes' backups are all still there, private.
-    pending = {host: state_dir_listing(lab, host) for host in NODES}
-    assert {host: open_entries(listing) for host, listing in pending.items()} == {host: {} for host in NODES}
-    assert all("var-lib-ganeti.tar.gz" in pending[host] for host in ("c2n1.lab", "c2n2.lab", "c3n1.lab", "c3n2.lab"))
+    pending = {host: state_dir_listing(lab, host) for host in _lab_nodes(lab)}
+    assert {host: open_entries(listing) for host, listing in pending.items()} == {host: {} for host in pending}
+    assert all("var-lib-ganeti.tar.gz" in pending[host] for host in ("c2n1.lab", "c2n2.lab"))
 
-    result, seconds = merge(lab)
+    result, seconds = merge(lab, **ONE_SOURCE_VARS)
     print("\n[in_place] re-run that finishes it: %.1f s" % seconds)
     assert result.rc == 0, result.output
     # Compared with that record, not with every instance the interruption left stopped.
     assert "1 disk(s) of stopped instances hashed before and after: identical" in result.output, result.output
-    assert_merged(lab, before)
+    assert_merged(lab, before, sources=("c2",))
     # Finished and verified: the default cleanup ran.
-    assert {host: {rel for rel in state_dir_listing(lab, host) if rel != "."} for host in KEPT} == KEPT
-    again, _ = merge(lab)
+    kept = {host: files for host, files in KEPT.items() if host in _lab_nodes(lab)}
+    assert {host: {rel for rel in state_dir_listing(lab, host) if rel != "."} for host in kept} == kept
+    again, _ = merge(lab, **ONE_SOURCE_VARS)
     assert again.rc == 0, again.output
     assert all(stats["changed"] == 0 for stats in again.stats().values()), again.stats()
