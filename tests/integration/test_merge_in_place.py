@@ -62,13 +62,8 @@ INSTANCES = {
 ONE_SOURCE_INSTANCES = {name: spec for name, spec in INSTANCES.items() if spec[0] in ("c1.lab", "c2.lab")}
 
 
-def _master(cluster):
-    """The lab's master of CLUSTER ("c2.lab": "c2n1.lab")."""
-    return cluster.split(".")[0] + "n1.lab"
-
-
 def _lab_nodes(lab):
-    return [node for node in NODES if node.split("n")[0] in {c["short"] for c in lab.state()["clusters"]}]
+    return [node for cluster in lab.state()["clusters"] for node in cluster["nodes"]]
 
 
 def populate(lab, instances=INSTANCES):
@@ -249,7 +244,7 @@ def test_in_place_merge_second_run_and_second_cleanup_change_nothing(merged):
 def assert_rolled_back(lab, before, instances=INSTANCES):
     """Each cluster as before the merge: its instances in their states, disks, RAPI, watcher running."""
     for cluster in sorted({spec[0] for spec in instances.values()}):
-        master = _master(cluster)
+        master = lab.cluster(cluster)["master"]
         now = instances_on(lab, master)
         expected = {name for name, spec in instances.items() if spec[0] == cluster}
         assert set(now) == expected, cluster
