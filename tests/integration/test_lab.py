@@ -65,6 +65,8 @@ def test_instance_with_random_bytes_is_hashed_on_its_node(lab):
         assert digest != zero
         node, path = helpers.disk_path(lab, "c1", "vm90.lab")
         assert node == "c1n2.lab"
+        # Read from the configuration, it is what Ganeti answers when it activates the disk.
+        assert helpers.activated_disk_path(lab, "c1", "vm90.lab") == (node, path)
         size = int(lab.exec(node, ["stat", "-c", "%s", path]).stdout)
         assert size == 256 * 1024 * 1024
         assert helpers.hash_instance_disk(lab, "c1", "vm90.lab") == digest
