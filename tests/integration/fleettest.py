@@ -147,7 +147,7 @@ def rebuild_lab(lab, topology):
     sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
     import fleetlab  # pylint: disable=import-outside-toplevel
 
-    lab.down(log=lambda m: print("\n[lab] " + m))
+    lab.down(log=lambda m: print("\n[lab] " + m), keep_snapshots=True)
     lab.up(topology, log=lambda m: print("\n[lab] " + m))
     fleetlab.enter_network_namespace(lab.state()["controller"]["pid"])
     return lab

@@ -11,6 +11,7 @@ the node's private mount namespace, so they vanish with it.
 import concurrent.futures
 import contextlib
 import ctypes
+import hashlib
 import ipaddress
 import json
 import os
@@ -290,7 +291,10 @@ class Lab:
                 return state
             log("lab up with another topology; taking it down first")
         if state:
-            self.down(log=log)
+            self.down(log=log, keep_snapshots=True)
+        snapshot = self._snapshot_path(topology)
+        if os.path.isfile(os.path.join(snapshot, "lab.json")):
+            return self._restore(snapshot, log)
         started = time.monotonic()
         installed = install_packages()
         if installed:
@@ -348,10 +352,82 @@ class Lab:
         state["instance_names"] = instance_names()
         state["complete"] = True
         state["up_seconds"] = round(time.monotonic() - started, 1)
+        state["from_snapshot"] = False
         self._write_state(state)
+        self._take_snapshot(snapshot)
         log("lab up in %.1f s: %s" % (time.monotonic() - started,
                                        ", ".join(c["name"] for c in state["clusters"])))
         return state
+
+    # snapshots: a topology built once in this lab directory comes back from a copy
+    def _snapshot_path(self, topology):
+        key = hashlib.sha256(json.dumps(topology.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return os.path.join(self.lab_dir + ".snapshots", key)
+
+    def _take_snapshot(self, path):
+        """Copy the lab as just built (idle clusters, no instance) for a later up() of its topology."""
+        partial = path + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # cp keeps the owners and modes Ganeti's ensure-dirs checks; copytree would not.
+        _run(["cp", "-a", self.lab_dir, partial])
+        # The build's SSH control sockets belong to hosts that will not exist then.
+        sockets = os.path.join(partial, "ssh")
+        shutil.rmtree(sockets)
+        os.makedirs(sockets, mode=0o700)
+        shutil.rmtree(path, ignore_errors=True)
+        os.rename(partial, path)
+
+    def _restore(self, snapshot, log):
+        """Bring the lab up from SNAPSHOT: its files back, hosts restarted, wired, Ganeti started."""
+        started = time.monotonic()
+        _run(["cp", "-a", snapshot, self.lab_dir])
+        state = self.state()
+        state["complete"] = False
+        for name in ["bridge", "controller"] + [n for c in state["clusters"] for n in c["nodes"]]:
+            with open(os.path.join(self.lab_dir, "hosts", name, "init.json"), encoding="utf-8") as handle:
+                spec = json.load(handle)
+            state["hosts"][name]["pid"] = start_host(self.lab_dir, name, spec["hostname"], spec["mounts"],
+                                                     spec.get("mkdirs", ()))
+        state["controller"]["pid"] = state["hosts"]["controller"]["pid"]
+        self._write_state(state)
+        bridge_pid = state["hosts"]["bridge"]["pid"]
+        nsexec(bridge_pid, ["sh", "-ec", "ip link set lo up; ip link add br0 type bridge;"
+                            " ip link set br0 up"])
+        self._wire(bridge_pid, state["controller"]["pid"], "v-ctl", CONTROLLER_IP)
+        for cluster in state["clusters"]:
+            for node in cluster["nodes"]:
+                host = state["hosts"][node]
+                self._wire(bridge_pid, host["pid"], "v-" + host["short"], host["ip"], node_bridge=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            for future in [pool.submit(self._start_cluster, state, c) for c in state["clusters"]]:
+                future.result()
+        state["complete"] = True
+        state["from_snapshot"] = True
+        state["up_seconds"] = round(time.monotonic() - started, 1)
+        self._write_state(state)
+        log("lab up from its snapshot in %.1f s: %s" % (time.monotonic() - started,
+                                                         ", ".join(c["name"] for c in state["clusters"])))
+        return state
+
+    def _start_cluster(self, state, cluster):
+        pids = {node: state["hosts"][node]["pid"] for node in cluster["nodes"]}
+        for pid in pids.values():
+            nsexec(pid, ["/usr/sbin/sshd"])
+        # A master's daemons ask the other nodes whether it is still the
+        # master before they start: those nodes' daemons come first.
+        others = [node for node in cluster["nodes"] if node != cluster["master"]]
+        for node in others + [cluster["master"]]:
+            nsexec(pids[node], ["/usr/lib/ganeti/daemon-util", "start-all"])
+        controller = state["controller"]["pid"]
+        # Any HTTP answer will do: with authentication required, even /version is a 401.
+        url = "https://%s:5080/version" % cluster["master_ip"]
+        deadline = time.monotonic() + 60
+        while nsexec(controller, ["curl", "-sk", "--max-time", "2", "-o", "/dev/null", url],
+                     check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise LabError("RAPI of %s restored from a snapshot does not answer at %s" % (cluster["name"], url))
+            time.sleep(0.2)
 
     def _wire(self, bridge_pid, host_pid, veth, ip, node_bridge=False):
         # Only the network namespace is entered: HOST_PID must be read in our
@@ -542,8 +618,13 @@ class Lab:
         _write_private(path, "\n".join(lines) + "\n", 0o600)
         return path
 
-    def down(self, log=print):
-        """Stop every lab host this lab directory started, then remove its files."""
+    def down(self, log=print, keep_snapshots=False):
+        """Stop every lab host this lab directory started, then remove its files.
+
+        KEEP_SNAPSHOTS keeps the copies of the topologies built here, so that
+        a test rebuilding the lab gets fresh clusters faster; the end of a
+        run, and ``lab down``, remove them too.
+        """
         started = time.monotonic()
         state = self.state() or {}
         pids = [h["pid"] for h in state.get("hosts", {}).values()]
@@ -564,6 +645,8 @@ class Lab:
             raise LabError("lab processes %s did not end after SIGKILL" % left)
         if os.path.isdir(self.lab_dir):
             shutil.rmtree(self.lab_dir)
+        if not keep_snapshots:
+            shutil.rmtree(self.lab_dir + ".snapshots", ignore_errors=True)
         log("lab down in %.2f s" % (time.monotonic() - started))
         return time.monotonic() - started
 
