@@ -20,6 +20,9 @@ def _parser():
                     help="one cluster domain secret for all clusters, or one each")
     up.add_argument("--rapi-cert", choices=["cluster-name", "stock"], default="cluster-name",
                     help="RAPI certificate issued to the cluster name, or Ganeti's stock one")
+    up.add_argument("--versions", default=None,
+                    help="Ganeti version of each cluster, comma-separated (default: 3.0 for all;"
+                         " 3.1 runs in a Debian 13 root filesystem built once and cached)")
     sub.add_parser("down", help="stop everything the lab started and remove its files")
     sub.add_parser("status", help="print what is up")
     sub.add_parser("install", help="install the Debian packages only")
@@ -38,7 +41,8 @@ def main(argv=None):
     lab = Lab(args.lab_dir)
     try:
         if args.command == "up":
-            lab.up(Topology(args.clusters, args.nodes, args.domain_secret, args.rapi_cert))
+            lab.up(Topology(args.clusters, args.nodes, args.domain_secret, args.rapi_cert,
+                            versions=args.versions.split(",") if args.versions else None))
         elif args.command == "down":
             lab.down()
         elif args.command == "install":

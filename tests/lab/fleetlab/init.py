@@ -6,8 +6,14 @@ daemons double-fork; without a reaping PID 1 their zombies make
 
 It takes one argument, a JSON file: ``{"hostname": ..., "mounts": [[src, dst,
 kind], ...], "ready": path}``; ``kind`` is ``bind`` or ``tmpfs`` or ``sysfs``.
+With ``"root": {"lower": ..., "upper": ..., "work": ..., "merged": ...}`` the
+host runs in that root filesystem (another Debian, another Ganeti): read-only
+under an overlay whose writable layer is the host's own, its mounts made
+inside it, then made the root of the host's mount namespace, so that
+``nsenter --mount`` lands in it too.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -15,10 +21,18 @@ import socket
 import subprocess
 import sys
 
+MNT_DETACH = 2
+
 
 def _mount(source, target, kind):
     if kind == "bind":
         cmd = ["mount", "--bind", source, target]
+    elif kind == "rbind":
+        cmd = ["mount", "--rbind", source, target]
+    elif kind == "proc":
+        cmd = ["mount", "-t", "proc", "proc", target]
+    elif kind == "overlay":
+        cmd = ["mount", "-t", "overlay", "overlay", "-o", source, target]
     elif kind == "tmpfs":
         cmd = ["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", target]
     elif kind == "sysfs":
@@ -26,6 +40,26 @@ def _mount(source, target, kind):
     else:
         raise ValueError("unknown mount kind %r" % kind)
     subprocess.run(cmd, check=True)
+
+
+def _prepare_root(root):
+    merged = root["merged"]
+    _mount("lowerdir=%s,upperdir=%s,workdir=%s" % (root["lower"], root["upper"], root["work"]), merged, "overlay")
+    _mount("proc", merged + "/proc", "proc")
+    _mount("/dev", merged + "/dev", "rbind")
+    _mount("tmpfs", merged + "/tmp", "tmpfs")
+
+
+def _switch_root(merged):
+    # pivot_root(2) moves the root of every process of this mount namespace,
+    # this one included; the machine's tree is then detached from it.
+    os.makedirs(merged + "/.machine", exist_ok=True)
+    subprocess.run(["pivot_root", merged, merged + "/.machine"], check=True)
+    os.chdir("/")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(b"/.machine", MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), "umount2 /.machine")
+    os.rmdir("/.machine")
 
 
 def _terminate(signum, frame):  # pylint: disable=unused-argument
@@ -44,12 +78,23 @@ def main():
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     socket.sethostname(spec["hostname"])
+    root = spec.get("root")
+    if root:
+        _prepare_root(root)
+    prefix = root["merged"] if root else ""
     for source, target, kind in spec["mounts"]:
-        _mount(source, target, kind)
+        _mount(source, prefix + target, kind)
+    # The ready file is in the machine's tree, which another root hides.
+    ready_dir = os.open(os.path.dirname(spec["ready"]), os.O_RDONLY | os.O_DIRECTORY)
+    if root:
+        _switch_root(root["merged"])
     for directory in spec.get("mkdirs", []):
         os.makedirs(directory, exist_ok=True)
-    with open(spec["ready"], "w", encoding="utf-8") as handle:
-        handle.write("ready\n")
+    ready = os.open(os.path.basename(spec["ready"]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644,
+                    dir_fd=ready_dir)
+    os.write(ready, b"ready\n")
+    os.close(ready)
+    os.close(ready_dir)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

@@ -21,12 +21,15 @@ import signal
 import subprocess
 import time
 
+from . import rootfs
+
 LAB_DIR_DEFAULT = "/var/tmp/ganeti-fleet-lab"
 SUBNET = ipaddress.ip_network("198.18.0.0/24")
 CONTROLLER_IP = "198.18.0.2"
 INSTANCE_NAME_POOL = 90          # vm01.lab .. vm90.lab, resolvable on every host
 GANETI_VERSION_DIR = "/usr/share/ganeti/3.0"
 IMPEXPD_DIR = GANETI_VERSION_DIR + "/ganeti/impexpd"
+VERSIONS = rootfs.VERSIONS
 #: The directory the collection writes on nodes by default (mounted privately on each lab node).
 FLEET_NODE_DIR = "/var/lib/ganeti-fleet"
 APT_PACKAGES = ["ganeti", "socat", "openssh-server", "openssh-client", "iproute2", "curl"]
@@ -85,11 +88,20 @@ def install_packages():
 
 
 class Topology:
-    """What to bring up: N clusters of M nodes and their security options."""
+    """What to bring up: N clusters of M nodes, their Ganeti versions and security options.
 
-    def __init__(self, clusters=2, nodes=2, domain_secret="shared", rapi_cert="cluster-name"):
+    VERSIONS gives each cluster's Ganeti version (default: the machine's,
+    3.0, for all); a version other than the machine's runs in a Debian root
+    filesystem of its own (``rootfs``).
+    """
+
+    def __init__(self, clusters=2, nodes=2, domain_secret="shared", rapi_cert="cluster-name", versions=None):
         if not 1 <= clusters <= 8 or not 1 <= nodes <= 8:
             raise LabError("clusters and nodes must each be between 1 and 8")
+        versions = list(versions or [rootfs.MACHINE_VERSION] * clusters)
+        if len(versions) != clusters or not set(versions) <= set(VERSIONS):
+            raise LabError("versions must name one Ganeti version per cluster (%d), each one of %s; got %s"
+                           % (clusters, ", ".join(VERSIONS), ",".join(versions)))
         if domain_secret not in ("shared", "distinct"):
             raise LabError("domain_secret must be 'shared' or 'distinct'")
         if rapi_cert not in ("cluster-name", "stock"):
@@ -98,10 +110,11 @@ class Topology:
         self.nodes = nodes
         self.domain_secret = domain_secret
         self.rapi_cert = rapi_cert
+        self.versions = versions
 
     def as_dict(self):
         return {"clusters": self.clusters, "nodes": self.nodes,
-                "domain_secret": self.domain_secret, "rapi_cert": self.rapi_cert}
+                "domain_secret": self.domain_secret, "rapi_cert": self.rapi_cert, "versions": self.versions}
 
     def cluster_specs(self):
         specs = []
@@ -111,8 +124,13 @@ class Topology:
             nodes = [{"name": "c%dn%d.lab" % (index, j), "short": "c%dn%d" % (index, j),
                       "ip": str(SUBNET[base + j])} for j in range(1, self.nodes + 1)]
             specs.append({"name": name, "short": "c%d" % index, "master_ip": str(SUBNET[base]),
-                          "nodes": nodes})
+                          "nodes": nodes, "version": self.versions[index - 1]})
         return specs
+
+
+def impexpd_dir_of(version):
+    """Where Ganeti VERSION keeps its import/export daemon's package (private per lab node)."""
+    return "/usr/share/ganeti/%s/ganeti/impexpd" % version
 
 
 def instance_names():
@@ -170,8 +188,11 @@ def _is_our_init(pid, lab_dir):
         a.startswith(os.path.join(lab_dir, "")) for a in text)
 
 
-def start_host(lab_dir, name, hostname, mounts, mkdirs=()):
-    """Start a namespace host; returns the PID (in our PID namespace) of its init."""
+def start_host(lab_dir, name, hostname, mounts, mkdirs=(), root=None):
+    """Start a namespace host; returns the PID (in our PID namespace) of its init.
+
+    ROOT, when given, is the overlay of another root filesystem the host runs in (see init.py).
+    """
     host_dir = os.path.join(lab_dir, "hosts", name)
     os.makedirs(host_dir, exist_ok=True)
     ready = os.path.join(host_dir, "ready")
@@ -180,7 +201,7 @@ def start_host(lab_dir, name, hostname, mounts, mkdirs=()):
     spec_path = os.path.join(host_dir, "init.json")
     with open(spec_path, "w", encoding="utf-8") as handle:
         json.dump({"hostname": hostname, "mounts": mounts, "mkdirs": list(mkdirs),
-                   "ready": ready}, handle)
+                   "ready": ready, "root": root}, handle)
     log = open(os.path.join(host_dir, "init.log"), "ab")  # pylint: disable=consider-using-with
     proc = subprocess.Popen(  # pylint: disable=consider-using-with
         ["unshare", "--mount", "--uts", "--net", "--pid", "--ipc", "--fork", "--mount-proc",
@@ -325,12 +346,16 @@ class Lab:
                                         "short": "controller", "ip": CONTROLLER_IP}
         self._write_state(state)
         self._wire(bridge_pid, ctl_pid, "v-ctl", CONTROLLER_IP)
+        roots = {version: rootfs.ensure(version, log=log)
+                 for version in sorted(set(topology.versions)) if version != rootfs.MACHINE_VERSION}
+        state["roots"] = roots
         # Nodes: start them all, then build the clusters in parallel.
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             futures = []
             for cluster in specs:
                 for node in cluster["nodes"]:
-                    futures.append(pool.submit(self._prepare_node, cluster, node, hosts_path, key))
+                    futures.append(pool.submit(self._prepare_node, cluster, node, hosts_path, key,
+                                               roots.get(cluster["version"])))
             for future in futures:
                 pid, node = future.result()
                 state["hosts"][node["name"]] = {"pid": pid, "hostname": node["name"],
@@ -388,7 +413,7 @@ class Lab:
             with open(os.path.join(self.lab_dir, "hosts", name, "init.json"), encoding="utf-8") as handle:
                 spec = json.load(handle)
             state["hosts"][name]["pid"] = start_host(self.lab_dir, name, spec["hostname"], spec["mounts"],
-                                                     spec.get("mkdirs", ()))
+                                                     spec.get("mkdirs", ()), root=spec.get("root"))
         state["controller"]["pid"] = state["hosts"]["controller"]["pid"]
         self._write_state(state)
         bridge_pid = state["hosts"]["bridge"]["pid"]
@@ -442,17 +467,20 @@ class Lab:
             script += "; ip link add %s type bridge; ip link set %s up" % (NODE_BRIDGE, NODE_BRIDGE)
         nsexec(host_pid, ["sh", "-ec", script])
 
-    def _prepare_node(self, cluster, node, hosts_path, controller_key):
+    def _prepare_node(self, cluster, node, hosts_path, controller_key, system_root=None):
+        """Start NODE with its private files; SYSTEM_ROOT is its root filesystem when not the machine's."""
         root = os.path.join(self.lab_dir, "nodes", node["name"])
         if os.path.exists(root):
             shutil.rmtree(root)
         paths = {k: os.path.join(root, k) for k in (
             "etc-ganeti", "etc-ssh", "var-lib-ganeti", "var-lib-fleet", "var-log-ganeti", "srv", "root",
             "impexpd")}
-        shutil.copytree("/etc/ganeti", paths["etc-ganeti"], symlinks=True)
-        shutil.copytree("/etc/ssh", paths["etc-ssh"], symlinks=True,
+        system = system_root or "/"
+        impexpd_dir = impexpd_dir_of(cluster["version"])
+        shutil.copytree(os.path.join(system, "etc/ganeti"), paths["etc-ganeti"], symlinks=True)
+        shutil.copytree(os.path.join(system, "etc/ssh"), paths["etc-ssh"], symlinks=True,
                         ignore=shutil.ignore_patterns("ssh_host_*"))
-        shutil.copytree(IMPEXPD_DIR, paths["impexpd"], symlinks=True,
+        shutil.copytree(os.path.join(system, impexpd_dir.lstrip("/")), paths["impexpd"], symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
         for key in ("var-lib-ganeti", "var-lib-fleet", "var-log-ganeti", "root"):
             os.makedirs(paths[key], exist_ok=True)
@@ -467,9 +495,15 @@ class Lab:
         for entry in os.listdir(os.path.join(keygen_prefix, "etc", "ssh")):
             shutil.move(os.path.join(keygen_prefix, "etc", "ssh", entry), paths["etc-ssh"])
         shutil.rmtree(keygen_prefix)
+        sshd_options = "UseDNS no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+        if system_root:
+            # OpenSSH 9.8 and later shut out, for a while, an address whose
+            # connections close before authenticating; lab nodes all talk to
+            # each other and to the controller from a few addresses.
+            sshd_options += "PerSourcePenalties no\n"
         with open(os.path.join(paths["etc-ssh"], "sshd_config.d", "lab.conf"), "w",
                   encoding="utf-8") as handle:
-            handle.write("UseDNS no\nPermitRootLogin prohibit-password\nUsePAM no\n")
+            handle.write(sshd_options)
         # Root's SSH: the node's own RSA key (Ganeti uses RSA here) and the
         # controller's key authorised.
         ssh_dir = os.path.join(paths["root"], ".ssh")
@@ -491,7 +525,7 @@ class Lab:
         with open(os.path.join(paths["etc-ganeti"], "file-storage-paths"), "w", encoding="utf-8") as handle:
             handle.write("/srv/ganeti/file-storage\n/srv/ganeti/shared-file-storage\n")
         defaults = os.path.join(root, "default-ganeti")
-        with open("/etc/default/ganeti", encoding="utf-8") as handle:
+        with open(os.path.join(system, "etc/default/ganeti"), encoding="utf-8") as handle:
             text = handle.read()
         # Debian binds RAPI to 127.0.0.1; the lab serves it on the master IP.
         text = "\n".join('RAPI_ARGS="--require-authentication"' if line.startswith("RAPI_ARGS=")
@@ -511,10 +545,25 @@ class Lab:
             [paths["srv"], "/srv", "bind"],
             [shared, "/srv/ganeti/shared-file-storage", "bind"],
             [paths["root"], "/root", "bind"],
-            [paths["impexpd"], IMPEXPD_DIR, "bind"],
+            [paths["impexpd"], impexpd_dir, "bind"],
         ]
+        overlay = None
+        if system_root:
+            overlay = {"lower": system_root, "upper": os.path.join(root, "system-changes"),
+                       "work": os.path.join(root, "system-work"), "merged": os.path.join(root, "system")}
+            for directory in (overlay["upper"], overlay["work"], overlay["merged"]):
+                os.makedirs(directory)
+            # Mount points the root filesystem lacks are made in the node's own layer.
+            for source, target, _ in mounts:
+                if not os.path.lexists(os.path.join(system_root, target.lstrip("/"))):
+                    made = os.path.join(overlay["upper"], target.lstrip("/"))
+                    if os.path.isdir(source) or source == "none":
+                        os.makedirs(made, exist_ok=True)
+                    else:
+                        os.makedirs(os.path.dirname(made), exist_ok=True)
+                        open(made, "a", encoding="utf-8").close()  # pylint: disable=consider-using-with
         pid = start_host(self.lab_dir, node["name"], node["name"], mounts,
-                         mkdirs=["/run/sshd", "/run/lock", "/run/ganeti"])
+                         mkdirs=["/run/sshd", "/run/lock", "/run/ganeti"], root=overlay)
         return pid, node
 
     def _build_cluster(self, state, cluster, domain_secret, rapi_cert):
@@ -541,20 +590,22 @@ class Lab:
             cluster["name"]])
         # 'gnt-cluster init' refuses a pre-filled /var/lib/ganeti, so the lab's
         # secret and certificate replace the generated ones before any node
-        # joins (node add copies them).
-        # Owners and modes as Ganeti's ensure-dirs wants them.
+        # joins (node add copies them). Owners as Ganeti's ensure-dirs wants
+        # them, by the node's own user names: a node in another root
+        # filesystem has other user IDs than the machine.
+        system = state["roots"].get(cluster["version"], "/")
         _write_private(os.path.join(var_lib, "cluster-domain-secret"), domain_secret + "\n", 0o640,
-                       owner="gnt-masterd", group="gnt-masterd")
+                       owner=_ids_in(system, "gnt-masterd", "gnt-masterd"))
         if rapi_cert == "cluster-name":
             _write_private(os.path.join(var_lib, "rapi.pem"),
                            _self_signed_pem(cluster["name"], cluster["master_ip"]), 0o440,
-                           owner="gnt-rapi", group="gnt-masterd")
+                           owner=_ids_in(system, "gnt-rapi", "gnt-masterd"))
             nsexec(master_pid, ["sh", "-ec", "/usr/lib/ganeti/daemon-util stop ganeti-rapi;"
                                 " /usr/lib/ganeti/daemon-util start ganeti-rapi"])
         password = secrets.token_urlsafe(18)
         users = os.path.join(var_lib, "rapi", "users")
-        _write_private(users, "%s %s write\n" % (RAPI_USER, password), 0o640, owner="gnt-rapi",
-                       group="gnt-masterd")
+        _write_private(users, "%s %s write\n" % (RAPI_USER, password), 0o640,
+                       owner=_ids_in(system, "gnt-rapi", "gnt-masterd"))
         password_file = os.path.join(cluster_dir, "rapi-password")
         _write_private(password_file, password + "\n", 0o600)
         # 'gnt-cluster init' makes the master a new root key: authorise that one.
@@ -574,7 +625,7 @@ class Lab:
             "rapi_url": "https://%s:5080" % cluster["master_ip"],
             "rapi_host": cluster["name"], "rapi_user": RAPI_USER,
             "rapi_password_file": password_file, "ca_file": ca_file, "rapi_cert": rapi_cert,
-            "nodes": [n["name"] for n in nodes],
+            "nodes": [n["name"] for n in nodes], "version": cluster["version"],
             "node_ips": {n["name"]: n["ip"] for n in nodes},
             "os": OS_NAME, "nic_link": NODE_BRIDGE,
             "shared_file_storage": os.path.join(cluster_dir, "shared-file-storage"),
@@ -679,15 +730,28 @@ def _read_text(path):
         return handle.read()
 
 
-def _write_private(path, text, mode, owner=None, group=None):
+def _write_private(path, text, mode, owner=None):
+    """Write PATH atomically with MODE and OWNER, a (uid, gid) pair."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(tmp, mode)
-    if owner or group:
-        shutil.chown(tmp, user=owner, group=group)
+    if owner:
+        os.chown(tmp, *owner)
     os.replace(tmp, path)
+
+
+def _ids_in(system_root, user, group):
+    """(uid, gid) of USER and GROUP in the root filesystem SYSTEM_ROOT ("/" for the machine's)."""
+    def lookup(table, name):
+        with open(os.path.join(system_root, "etc", table), encoding="utf-8") as handle:
+            for line in handle:
+                fields = line.split(":")
+                if fields[0] == name:
+                    return int(fields[2])
+        raise LabError("no %s %r in %s" % (table, name, os.path.join(system_root, "etc", table)))
+    return lookup("passwd", user), lookup("group", group)
 
 
 def _self_signed_pem(name, ip):
