@@ -19,6 +19,7 @@ that the pre-flight and the verification are unit-tested without a cluster:
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_carry, _merge_moves
+from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import in_place_compatible
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
@@ -138,6 +139,28 @@ def _name_clash(owners, name, cluster, check, what, fix=""):
         return []
     message = "%s %s exists in %s and in %s." % (what, name, cluster, owner)
     return [_finding("error", check, message + (" " + fix if fix else ""), [name])]
+
+
+def _version_findings(strategy, target_name, t_info, source_name, s_info):
+    """In place: Ganeti's own rule (same protocol and configuration versions); otherwise a difference is only noted."""
+    compatible, difference = in_place_compatible(t_info, s_info)
+    if strategy == "in_place" and not compatible:
+        return [_finding(
+            "error", "version",
+            "%s runs Ganeti %s and %s runs %s: they cannot be merged in place (%s). Ganeti adds a node only "
+            "with the master's protocol version and reads only its own configuration version. Upgrade one of "
+            "them (gnt-cluster upgrade), or merge with the move strategy, which moves the instances across versions."
+            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"), difference),
+            [target_name, source_name])]
+    if s_info.get("software_version") != t_info.get("software_version"):
+        return [_finding(
+            "warning", "version",
+            "Ganeti versions differ: target %s runs %s, %s runs %s.%s"
+            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
+               " Their protocol and configuration versions match, so Ganeti accepts the nodes; cluster verify"
+               " will warn about the different releases until both run the same." if strategy == "in_place" else ""),
+            [target_name, source_name])]
+    return []
 
 
 def _cluster_name(data):
@@ -332,14 +355,7 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             continue
         seen_clusters[key] = source_name
 
-        if s_info.get("software_version") != t_info.get("software_version"):
-            findings.append(_finding(
-                "error" if strategy == "in_place" else "warning", "version",
-                "Ganeti versions differ: target %s runs %s, %s runs %s.%s"
-                % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
-                   " An in-place merge needs the same version; upgrade one of them or use the move strategy."
-                   if strategy == "in_place" else ""),
-                [target_name, source_name]))
+        findings.extend(_version_findings(strategy, target_name, t_info, source_name, s_info))
 
         # Copies an earlier (interrupted) run of this merge moved to the
         # target carry a provenance tag, under whichever name the move gave

@@ -14,7 +14,7 @@ node) and removes or keeps the source.
 
 from __future__ import annotations
 
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import has_transfer_defect
 from ansible_collections.ganeti.fleet.plugins.module_utils._move_content import DIRECT_COMPRESSION
 from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity import (
     SHARED_STORAGE,
@@ -25,9 +25,6 @@ from ansible_collections.ganeti.fleet.plugins.module_utils._merge_capacity impor
 from ansible_collections.ganeti.fleet.plugins.module_utils._selection import select_by_name
 from ansible_collections.ganeti.fleet.plugins.module_utils.tags import TAG_TRANSFER_FIX
 
-#: First Ganeti version whose export side checks the right certificate name
-#: (upstream ganeti/ganeti#1681, fixed by PRs #1699 and #1840).
-TRANSFER_FIX_VERSION = (3, 1)
 
 #: Storage types whose units are allocated in full when created (LVM logical
 #: volumes): removing one frees exactly its size. Ganeti creates file disks
@@ -99,8 +96,7 @@ def static_checks(source, request, move, src_info, dst_info, dst_features, dst_i
             "the direct transfer does not use Ganeti's import and export: neither ganeti/ganeti#1681 "
             "nor the cluster domain secret matter")
         return findings
-    src_version = parse_version(src_info.get("software_version"))
-    if src_version and src_version < TRANSFER_FIX_VERSION and TAG_TRANSFER_FIX not in src_cluster_tags:
+    if has_transfer_defect(src_info.get("software_version")) and TAG_TRANSFER_FIX not in src_cluster_tags:
         add("transfer_defect", False,
             "source cluster %s runs Ganeti %s, whose disk transfers fail on the socat commonName "
             "check (ganeti/ganeti#1681) and the transfer fix is not applied (no cluster tag %s); "

@@ -35,6 +35,10 @@ import json
 import os
 import re
 
+from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import (
+    TRANSFER_DEFECT_FIXED_IN,
+    has_transfer_defect,
+)
 from ansible_collections.ganeti.fleet.plugins.module_utils._node_local import atomic_write
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError
 
@@ -67,8 +71,6 @@ KNOWN_RELEASES = {
     "3.0.2": {"stock": STOCK_SHA256, "fixed": FIXED_SHA256, "debian": "3.0.2-3"},
 }
 
-#: Releases from this one on carry the upstream fix (PRs #1699 and #1840).
-FIXED_UPSTREAM_FROM = (3, 1)
 
 STATE_STOCK = "stock"
 STATE_FIXED = "fixed"
@@ -162,14 +164,6 @@ def unfix_bytes(fixed):
     return text.encode("ascii")
 
 
-def parse_version(version):
-    """'3.0.2' -> (3, 0, 2); anything unparsable -> None."""
-    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", version or "")
-    if not match:
-        return None
-    return tuple(int(part) for part in match.groups("0"))
-
-
 def read_release_version(share_dir):
     """Ganeti release of the code under SHARE_DIR (from ganeti/_constants.py)."""
     path = os.path.join(share_dir, "ganeti", "_constants.py")
@@ -214,16 +208,15 @@ class Inspection:
         self.data = None
         self.digest = None
         self.state = None
-        version = parse_version(self.release)
-        if version is not None and version[:2] >= FIXED_UPSTREAM_FROM:
+        if has_transfer_defect(self.release) is False:
             self.state = STATE_NOT_NEEDED
             return
         if self.release not in KNOWN_RELEASES:
             raise TransferFixError(
-                "Ganeti %s (in %s) is not supported by this fix: it knows %s, and %s.%s or "
+                "Ganeti %s (in %s) is not supported by this fix: it knows %s, and %s or "
                 "later carries the upstream fix" % (
                     self.release, self.share_dir, ", ".join(sorted(KNOWN_RELEASES)),
-                    FIXED_UPSTREAM_FROM[0], FIXED_UPSTREAM_FROM[1]))
+                    TRANSFER_DEFECT_FIXED_IN))
         try:
             with open(self.path, "rb") as handle:
                 self.data = handle.read()

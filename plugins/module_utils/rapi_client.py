@@ -19,7 +19,6 @@ Every failure is reported as one exception type, :class:`RapiError`.
 from __future__ import annotations
 
 import json
-import re
 import time
 import traceback
 import warnings
@@ -70,20 +69,6 @@ _HTTP_RETRY_STATUS = frozenset([502, 503, 504])
 _IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS"])
 
 _NOT_GIVEN = object()
-
-
-def parse_version(text):
-    """Parse a Ganeti version string such as ``3.0.2`` into ``(3, 0, 2)``.
-
-    Anything after the numeric part (``~rc1``, ``-dev``) is ignored.
-    Returns ``()`` when no number is found.
-    """
-    if text is None:
-        return ()
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
-    if not match:
-        return ()
-    return tuple(int(part) for part in match.group(1).split("."))
 
 
 class _HostnameSkippingAdapter(HTTPAdapter):

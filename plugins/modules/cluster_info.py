@@ -125,7 +125,7 @@ software_version_info:
 """
 
 from ansible_collections.ganeti.fleet.plugins.module_utils.module_base import RapiModule
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import parse_version
 
 
 def run(module, client):

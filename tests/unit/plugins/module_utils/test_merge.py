@@ -141,9 +141,27 @@ def test_in_place_needs_equal_storage_paths_hypervisors_and_versions():
     assert checks(move) == [] and "version" in checks(move, "warning")
     in_place = merge.preflight(target, [source], strategy="in_place", group_policy="rename")
     assert checks(in_place) == ["hypervisor", "storage-path", "version"]
+    assert "cannot be merged in place" in " ".join(f["message"] for f in in_place["findings"] if f["check"] == "version")
     # The shared file storage path only matters when an instance uses it.
     shared_only = cluster("b", [instance("vm2", "aa:02:00:00:00:01")], shared_file_storage_dir="/elsewhere")
     assert checks(merge.preflight(target, [shared_only], strategy="in_place", group_policy="rename")) == []
+
+
+def test_in_place_across_versions_follows_ganeti_protocol_versions():
+    target = cluster("a", version="3.1.0~rc2", protocol_version=3010000, config_version=3010000)
+    older = cluster("b", version="3.0.2", protocol_version=3000000, config_version=3000000)
+    refused = merge.preflight(target, [older], strategy="in_place", group_policy="rename")
+    [finding] = [f for f in refused["findings"] if f["check"] == "version"]
+    assert finding["severity"] == "error" and finding["objects"] == ["a", "b"]
+    assert "protocol_version 3010000 on the target, 3000000 on the source" in finding["message"]
+    assert "move strategy" in finding["message"]
+    # The move strategy moves instances across versions: noted, not refused.
+    moved = merge.preflight(target, [older], group_policy="rename")
+    assert "version" not in checks(moved) and "version" in checks(moved, "warning")
+    # A pre-release and its release share the protocol: Ganeti adds the nodes, so only a warning.
+    release = cluster("b", version="3.1.0", protocol_version=3010000, config_version=3010000)
+    same_protocol = merge.preflight(target, [release], strategy="in_place", group_policy="rename")
+    assert "version" not in checks(same_protocol) and "version" in checks(same_protocol, "warning")
 
 
 def test_instances_the_target_cannot_run_and_offline_nodes():

@@ -21,7 +21,7 @@ from ansible_collections.ganeti.fleet.plugins.module_utils.connection import (
 )
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.jobs import decode_op_error, parse_log_entry
-from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient, parse_version
+from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import RapiClient
 
 PASSWORD = "s3cret-Pa55"
 
@@ -589,17 +589,6 @@ def test_on_poll_can_abort(rapi, fake_rapi):
 
 # ----------------------------------------------------------------------
 # Pure helpers
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("3.0.2", (3, 0, 2)),
-    ("2.16.0~rc1", (2, 16, 0)),
-    ("3.1", (3, 1)),
-    (None, ()),
-    ("unknown", ()),
-])
-def test_parse_version(text, expected):
-    assert parse_version(text) == expected
 
 
 def test_decode_op_error_variants():
