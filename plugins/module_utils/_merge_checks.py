@@ -142,14 +142,28 @@ def _name_clash(owners, name, cluster, check, what, fix=""):
 
 
 def _version_findings(strategy, target_name, t_info, source_name, s_info):
-    """In place: Ganeti's own rule (same protocol and configuration versions); otherwise a difference is only noted."""
+    """Both strategies end with the source's nodes in the target: Ganeti's rule for nodes (same protocol and
+    configuration versions) decides; a difference of release only is noted."""
     compatible, difference = in_place_compatible(t_info, s_info)
+    if strategy == "move" and not compatible:
+        # The move strategy ends by adding the emptied cluster's nodes to the
+        # target: Ganeti would refuse them only after the cluster is taken apart.
+        return [_finding(
+            "error", "version",
+            "%s runs Ganeti %s and %s runs %s: the instances could move across, but the nodes of %s cannot join "
+            "%s afterwards (%s; Ganeti adds a node only with the master's protocol version), and the merge ends "
+            "with that. Upgrade the nodes of %s to the target's Ganeti first, or move its instances with "
+            "playbooks/move_instances.yml, which moves between these versions, and keep the clusters apart."
+            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
+               source_name, target_name, difference, source_name),
+            [target_name, source_name])]
     if strategy == "in_place" and not compatible:
         return [_finding(
             "error", "version",
             "%s runs Ganeti %s and %s runs %s: they cannot be merged in place (%s). Ganeti adds a node only "
             "with the master's protocol version and reads only its own configuration version. Upgrade one of "
-            "them (gnt-cluster upgrade), or merge with the move strategy, which moves the instances across versions."
+            "them (gnt-cluster upgrade), or move the instances with playbooks/move_instances.yml, which moves "
+            "between these versions."
             % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"), difference),
             [target_name, source_name])]
     if s_info.get("software_version") != t_info.get("software_version"):
@@ -158,7 +172,7 @@ def _version_findings(strategy, target_name, t_info, source_name, s_info):
             "Ganeti versions differ: target %s runs %s, %s runs %s.%s"
             % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
                " Their protocol and configuration versions match, so Ganeti accepts the nodes; cluster verify"
-               " will warn about the different releases until both run the same." if strategy == "in_place" else ""),
+               " will warn about the different releases until both run the same."),
             [target_name, source_name])]
     return []
 

@@ -17,8 +17,10 @@ description:
     then decides the move request of each instance (V(moves) in RV(plan.sources)). It places the moved instances
     (O(iallocator), O(group), O(primary_nodes)) and checks that the target's nodes have the memory and the disk
     space per storage type (file, sharedfile, lvm; DRBD counts twice) that the instances need.
-  - Checks, per merged cluster, - a cluster given twice or merged into itself; the Ganeti versions (an error for
-    O(strategy=in_place), a warning for O(strategy=move)); instance, node and network names that exist in more
+  - Checks, per merged cluster, - a cluster given twice or merged into itself; the Ganeti versions (both strategies
+    end with the merged cluster's nodes in the target, which Ganeti allows only with the same protocol and
+    configuration versions, so different ones are an error, for example 3.0 and 3.1; a different release with the
+    same ones, such as 3.1.0~rc2 and 3.1.0, is a warning); instance, node and network names that exist in more
     than one cluster; MAC and IP addresses used twice; disk templates, hypervisors and OSes of the merged
     instances that the target lacks; offline nodes; node group names under O(group_policy); cluster parameters
     under O(parameter_policy) (C(beparams), C(nicparams), C(ndparams), the default iallocator and hypervisor,

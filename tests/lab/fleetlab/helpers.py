@@ -8,7 +8,7 @@ import filecmp
 import json
 import os
 
-from .lab import IMPEXPD_DIR, LabError, OS_NAME
+from .lab import LabError, OS_NAME, impexpd_dir_of
 
 
 def list_instances(lab, cluster):
@@ -145,10 +145,19 @@ def cluster_verify(lab, cluster):
 
 
 def impexpd_is_stock(lab, node):
-    """True when NODE's private impexpd equals the one Debian installed."""
+    """True when NODE's private impexpd equals the one Debian installed for its Ganeti version."""
     private = os.path.join(lab.lab_dir, "nodes", node, "impexpd")
-    names = sorted(n for n in os.listdir(IMPEXPD_DIR) if n != "__pycache__")
+    stock = stock_impexpd_dir(lab, node)
+    names = sorted(n for n in os.listdir(stock) if n != "__pycache__")
     if sorted(n for n in os.listdir(private) if n != "__pycache__") != names:
         return False
-    _, mismatch, errors = filecmp.cmpfiles(IMPEXPD_DIR, private, names, shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(stock, private, names, shallow=False)
     return not mismatch and not errors
+
+
+def stock_impexpd_dir(lab, node):
+    """Debian's impexpd package directory for NODE's Ganeti version, as the machine sees it."""
+    state = lab.state()
+    version = next(c.get("version", "3.0") for c in state["clusters"] if node in c["nodes"])
+    system = state.get("roots", {}).get(version, "/")
+    return os.path.join(system, impexpd_dir_of(version).lstrip("/"))

@@ -26,6 +26,7 @@ def instance(name, mac, ip=None, running=True, template="file", os_name="lab-dd"
 def cluster(name, instances=(), nodes=("n1",), groups=("default",), networks=(), version="3.0.2", tags=(),
             uuid=None, **info):
     base = {"name": name, "uuid": uuid or name + "-uuid", "software_version": version, "master": name + "-" + nodes[0],
+            "protocol_version": 3000000, "config_version": 3000000,
             "enabled_disk_templates": ["file", "sharedfile", "diskless"], "enabled_hypervisors": ["fake"],
             "hvparams": {"fake": {"migration_mode": "live"}}, "beparams": {"default": {"maxmem": 128}},
             "nicparams": {"default": {"mode": "bridged", "link": "gnt-br0"}},
@@ -139,9 +140,14 @@ def test_in_place_needs_equal_storage_paths_hypervisors_and_versions():
                      enabled_hypervisors=["fake", "kvm"], version="3.0.1")
     move = merge.preflight(target, [source], group_policy="rename")
     assert checks(move) == [] and "version" in checks(move, "warning")
+    # 3.0.1 and 3.0.2 share their protocol: Ganeti takes the nodes, the difference is only noted.
     in_place = merge.preflight(target, [source], strategy="in_place", group_policy="rename")
-    assert checks(in_place) == ["hypervisor", "storage-path", "version"]
-    assert "cannot be merged in place" in " ".join(f["message"] for f in in_place["findings"] if f["check"] == "version")
+    assert checks(in_place) == ["hypervisor", "storage-path"] and "version" in checks(in_place, "warning")
+    newer = cluster("b", [instance("vm2", "aa:02:00:00:00:01")], version="3.1.0", protocol_version=3010000,
+                    config_version=3010000)
+    refused = merge.preflight(target, [newer], strategy="in_place", group_policy="rename")
+    assert checks(refused) == ["version"]
+    assert "cannot be merged in place" in " ".join(f["message"] for f in refused["findings"] if f["check"] == "version")
     # The shared file storage path only matters when an instance uses it.
     shared_only = cluster("b", [instance("vm2", "aa:02:00:00:00:01")], shared_file_storage_dir="/elsewhere")
     assert checks(merge.preflight(target, [shared_only], strategy="in_place", group_policy="rename")) == []
@@ -154,10 +160,12 @@ def test_in_place_across_versions_follows_ganeti_protocol_versions():
     [finding] = [f for f in refused["findings"] if f["check"] == "version"]
     assert finding["severity"] == "error" and finding["objects"] == ["a", "b"]
     assert "protocol_version 3010000 on the target, 3000000 on the source" in finding["message"]
-    assert "move strategy" in finding["message"]
-    # The move strategy moves instances across versions: noted, not refused.
+    assert "playbooks/move_instances.yml" in finding["message"]
+    # The move strategy would move the instances, then fail to add the emptied cluster's nodes: refused too.
     moved = merge.preflight(target, [older], group_policy="rename")
-    assert "version" not in checks(moved) and "version" in checks(moved, "warning")
+    [finding] = [f for f in moved["findings"] if f["check"] == "version"]
+    assert finding["severity"] == "error"
+    assert "the nodes of b cannot join a afterwards (protocol_version 3010000 on the target" in finding["message"]
     # A pre-release and its release share the protocol: Ganeti adds the nodes, so only a warning.
     release = cluster("b", version="3.1.0", protocol_version=3010000, config_version=3010000)
     same_protocol = merge.preflight(target, [release], strategy="in_place", group_policy="rename")
