@@ -1,11 +1,13 @@
-"""lab up | down | status | exec NODE CMD... | shell NODE | env CLUSTER"""
+"""lab up | down | status | rootfs VERSION | exec NODE CMD... | shell NODE | env CLUSTER"""
 
 import argparse
 import json
 import os
 import sys
 
+from . import rootfs
 from .lab import Lab, LabError, Topology, nsexec
+from .rootfs import MACHINE_VERSION, VERSIONS
 
 
 def _parser():
@@ -26,6 +28,8 @@ def _parser():
     sub.add_parser("down", help="stop everything the lab started and remove its files")
     sub.add_parser("status", help="print what is up")
     sub.add_parser("install", help="install the Debian packages only")
+    root = sub.add_parser("rootfs", help="build (once; then cached) the root filesystem of a Ganeti version")
+    root.add_argument("version", choices=[v for v in VERSIONS if v != MACHINE_VERSION])
     ex = sub.add_parser("exec", help="run a command on a lab host (node, 'controller')")
     ex.add_argument("host")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -45,6 +49,8 @@ def main(argv=None):
                             versions=args.versions.split(",") if args.versions else None))
         elif args.command == "down":
             lab.down()
+        elif args.command == "rootfs":
+            print(rootfs.ensure(args.version))
         elif args.command == "install":
             from .lab import install_packages  # pylint: disable=import-outside-toplevel
             install_packages()
@@ -76,7 +82,7 @@ def main(argv=None):
             print("export GANETI_RAPI_USER=%s" % cluster["rapi_user"])
             print("export GANETI_RAPI_PASSWORD=\"$(cat %s)\"" % cluster["rapi_password_file"])
             print("export GANETI_RAPI_CA_PATH=%s" % cluster["ca_file"])
-    except LabError as err:
+    except (LabError, rootfs.RootfsError) as err:
         print("lab: %s" % err, file=sys.stderr)
         return 1
     return 0

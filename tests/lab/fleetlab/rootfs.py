@@ -8,6 +8,7 @@ its own (``init.py``), so no node ever writes to it and its state stays in
 the node's directory.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -72,13 +73,21 @@ def path_of(version):
 def ensure(version, log=print):
     """The root filesystem of VERSION, built first when the cache does not hold it."""
     path = path_of(version)
-    if os.path.isfile(os.path.join(path, ".fleetlab-recipe.json")):
-        return path
+    os.makedirs(cache_dir(), exist_ok=True)
+    # One build at a time: a lab that needs the tree while another process
+    # (scripts/test builds it ahead) is making it waits for that build.
+    with open(path + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isfile(os.path.join(path, ".fleetlab-recipe.json")):
+            _build(version, path, log)
+    return path
+
+
+def _build(version, path, log):
     started = time.monotonic()
     _install_builder()
     building = path + ".partial"
     shutil.rmtree(building, ignore_errors=True)
-    os.makedirs(cache_dir(), exist_ok=True)
     wanted = recipe(version)
     cmd = ["mmdebstrap", "--mode=unshare", "--variant=apt", "--include=" + ",".join(wanted["packages"]),
            # The registry serves frozen snapshots whose Release files look expired.
@@ -95,14 +104,16 @@ def ensure(version, log=print):
     os.rename(building, path)
     log("root filesystem for Ganeti %s (Debian %s) built in %.0f s: %s" % (
         version, wanted["suite"], time.monotonic() - started, path))
-    return path
 
 
 def _install_builder():
     if shutil.which("mmdebstrap"):
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "mmdebstrap"],
-                          capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        raise RootfsError("cannot install mmdebstrap:\n%s" % (proc.stdout + proc.stderr)[-2000:])
+    # Another apt (the lab installing Ganeti) may hold the locks for a while.
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    for cmd in (["apt-get", "update", "-qq"] + wait,
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + wait + ["mmdebstrap"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        if proc.returncode != 0:
+            raise RootfsError("cannot install mmdebstrap (%s):\n%s" % (" ".join(cmd), (proc.stdout + proc.stderr)[-2000:]))
