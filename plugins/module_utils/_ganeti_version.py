@@ -82,3 +82,36 @@ def in_place_compatible(target_info, source_info):
         if target_info.get(field) != source_info.get(field):
             return False, "%s %s on the target, %s on the source" % (field, target_info.get(field), source_info.get(field))
     return True, None
+
+
+def merge_version_rule(strategy, node_handover, target_name, target_info, source_name, source_info):
+    """(severity, message) of what a merge's target and source versions (their /2/info) mean; None if equal.
+
+    Both strategies end with the source's nodes in the target, unless the
+    move strategy leaves them out (NODE_HANDOVER false): Ganeti's rule for
+    nodes (same protocol and configuration versions) decides, and a
+    difference of release only is noted.
+    """
+    compatible, difference = in_place_compatible(target_info, source_info)
+    versions = (target_name, target_info.get("software_version"), source_name, source_info.get("software_version"))
+    if not compatible and strategy == "in_place":
+        return ("error", "%s runs Ganeti %s and %s runs %s: they cannot be merged in place (%s). Ganeti adds a node "
+                "only with the master's protocol version and reads only its own configuration version. Upgrade one "
+                "of them (gnt-cluster upgrade), or move the instances with playbooks/move_instances.yml, which "
+                "moves between these versions." % (versions + (difference,)))
+    if not compatible and node_handover:
+        # The move strategy ends by adding the emptied cluster's nodes to the
+        # target: Ganeti would refuse them only after the cluster is taken apart.
+        return ("error", "%s runs Ganeti %s and %s runs %s: the instances could move across, but the nodes of %s "
+                "cannot join %s afterwards (%s; Ganeti adds a node only with the master's protocol version), and "
+                "the merge ends with that. Set node_handover to false (role: cluster_merge_node_handover) to move "
+                "the instances and leave the nodes of %s out, or upgrade them to the target's Ganeti first."
+                % (versions + (source_name, target_name, difference, source_name)))
+    if not compatible:
+        return ("warning", "%s runs Ganeti %s and %s runs %s (%s): the instances move across; the nodes of %s "
+                "stay in it, emptied, as node_handover is false." % (versions + (difference, source_name)))
+    if versions[1] != versions[3]:
+        return ("warning", "Ganeti versions differ: target %s runs %s, %s runs %s. Their protocol and configuration "
+                "versions match, so Ganeti accepts the nodes; cluster verify will warn about the different "
+                "releases until both run the same." % versions)
+    return None

@@ -19,7 +19,7 @@ that the pre-flight and the verification are unit-tested without a cluster:
 from __future__ import annotations
 
 from ansible_collections.ganeti.fleet.plugins.module_utils import _merge_carry, _merge_moves
-from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import in_place_compatible
+from ansible_collections.ganeti.fleet.plugins.module_utils._ganeti_version import merge_version_rule
 from ansible_collections.ganeti.fleet.plugins.module_utils.connection import connection_suboptions
 from ansible_collections.ganeti.fleet.plugins.module_utils.errors import FleetError, RapiError
 from ansible_collections.ganeti.fleet.plugins.module_utils.rapi_client import in_parallel
@@ -141,42 +141,6 @@ def _name_clash(owners, name, cluster, check, what, fix=""):
     return [_finding("error", check, message + (" " + fix if fix else ""), [name])]
 
 
-def _version_findings(strategy, target_name, t_info, source_name, s_info):
-    """Both strategies end with the source's nodes in the target: Ganeti's rule for nodes (same protocol and
-    configuration versions) decides; a difference of release only is noted."""
-    compatible, difference = in_place_compatible(t_info, s_info)
-    if strategy == "move" and not compatible:
-        # The move strategy ends by adding the emptied cluster's nodes to the
-        # target: Ganeti would refuse them only after the cluster is taken apart.
-        return [_finding(
-            "error", "version",
-            "%s runs Ganeti %s and %s runs %s: the instances could move across, but the nodes of %s cannot join "
-            "%s afterwards (%s; Ganeti adds a node only with the master's protocol version), and the merge ends "
-            "with that. Upgrade the nodes of %s to the target's Ganeti first, or move its instances with "
-            "playbooks/move_instances.yml, which moves between these versions, and keep the clusters apart."
-            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
-               source_name, target_name, difference, source_name),
-            [target_name, source_name])]
-    if strategy == "in_place" and not compatible:
-        return [_finding(
-            "error", "version",
-            "%s runs Ganeti %s and %s runs %s: they cannot be merged in place (%s). Ganeti adds a node only "
-            "with the master's protocol version and reads only its own configuration version. Upgrade one of "
-            "them (gnt-cluster upgrade), or move the instances with playbooks/move_instances.yml, which moves "
-            "between these versions."
-            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"), difference),
-            [target_name, source_name])]
-    if s_info.get("software_version") != t_info.get("software_version"):
-        return [_finding(
-            "warning", "version",
-            "Ganeti versions differ: target %s runs %s, %s runs %s.%s"
-            % (target_name, t_info.get("software_version"), source_name, s_info.get("software_version"),
-               " Their protocol and configuration versions match, so Ganeti accepts the nodes; cluster verify"
-               " will warn about the different releases until both run the same."),
-            [target_name, source_name])]
-    return []
-
-
 def _cluster_name(data):
     return data["info"].get("name") or "?"
 
@@ -295,7 +259,7 @@ def _compare_parameters(target, source, strategy, parameter_policy, source_clust
 
 def preflight(target, sources, strategy="move", group_policy="error", parameter_policy="strict",
               name_policy="error", rename_pattern=_merge_moves.DEFAULT_RENAME_PATTERN, mac_policy="error",
-              placement=None):
+              placement=None, node_handover=True):
     """Check that SOURCES (cluster data, see read_cluster) can be merged into TARGET.
 
     Returns ``{"findings": [...], "plan": {...}}``. Nothing is changed anywhere;
@@ -303,12 +267,17 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
     NAME_POLICY, RENAME_PATTERN, MAC_POLICY and PLACEMENT decide each
     instance's move request (``moves`` of each plan source; see
     ``_merge_moves``), and the target's ``storage``, when read, its capacity.
+    Without NODE_HANDOVER (move strategy only) the merged clusters keep their
+    nodes, emptied of instances.
     """
     for what, value, known in (("merge strategy", strategy, STRATEGIES), ("group policy", group_policy, GROUP_POLICIES),
                                ("parameter policy", parameter_policy, PARAMETER_POLICIES)):
         if value not in known:
             raise FleetError("unknown %s %r (expected one of %s)" % (what, value, ", ".join(known)))
     _merge_moves.check_policies(name_policy, mac_policy, rename_pattern)
+    if strategy == "in_place" and not node_handover:
+        raise FleetError("node_handover=false applies to the move strategy only: an in-place merge is the merged "
+                         "clusters' nodes joining the target")
     # Policies resolve clashes through the moves' own options: move strategy only.
     name_policy, mac_policy = (name_policy, mac_policy) if strategy == "move" else ("error", "error")
     placement = placement or {}
@@ -369,7 +338,9 @@ def preflight(target, sources, strategy="move", group_policy="error", parameter_
             continue
         seen_clusters[key] = source_name
 
-        findings.extend(_version_findings(strategy, target_name, t_info, source_name, s_info))
+        version_rule = merge_version_rule(strategy, node_handover, target_name, t_info, source_name, s_info)
+        if version_rule:
+            findings.append(_finding(version_rule[0], "version", version_rule[1], [target_name, source_name]))
 
         # Copies an earlier (interrupted) run of this merge moved to the
         # target carry a provenance tag, under whichever name the move gave

@@ -47,12 +47,13 @@ def snapshot(cluster_data):
     }
 
 
-def compare_snapshot(before, after, group_map=None):
+def compare_snapshot(before, after, group_map=None, node_handover=True):
     """What the merged cluster AFTER lost or changed compared with the snapshots BEFORE.
 
     BEFORE is a list of snapshots (target first, then the merged clusters);
     AFTER the snapshot of the target after the merge. GROUP_MAP maps, per
-    cluster name, the merged cluster's group names to the target's. Tags may
+    cluster name, the merged cluster's group names to the target's. Without
+    NODE_HANDOVER the merged clusters keep their nodes. Tags may
     have been added (provenance tags of moves), never removed. Returns a list
     of human-readable differences, empty when nothing was lost.
     """
@@ -72,7 +73,7 @@ def compare_snapshot(before, after, group_map=None):
             lost_tags = sorted(set(was.get("tags") or []) - set(now.get("tags") or []))
             if lost_tags:
                 differences.append("instance %s (from %s): tags lost: %s" % (name, origin, ", ".join(lost_tags)))
-        for node in snap["nodes"]:
+        for node in snap["nodes"] if node_handover or snap is before[0] else ():
             if node not in after["nodes"]:
                 differences.append("node %s (from %s) is not a node of %s" % (node, origin, after["cluster_name"]))
         mapping = group_map.get(origin, {})

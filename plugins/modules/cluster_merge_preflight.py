@@ -94,6 +94,15 @@ options:
     type: str
     choices: [move, in_place]
     default: move
+  node_handover:
+    description:
+      - O(strategy=move) only. Whether the merged clusters' nodes join the target once their instances have moved
+        (the merged cluster is taken apart). V(false) moves the instances only and leaves each merged cluster, emptied,
+        with its nodes; the merge is recorded on the target all the same.
+      - Ganeti adds a node only with the master's protocol version, so merging a Ganeti 3.0 cluster into a 3.1
+        one is refused unless this is V(false).
+    type: bool
+    default: true
   group_policy:
     description:
       - What to do with a node group name that exists in a merged cluster and in the target. V(error) refuses,
@@ -326,6 +335,7 @@ ARGUMENT_SPEC = dict(
     sources=dict(type="list", elements="dict", required=True,
                  options=dict(connection_suboptions("GANETI_SOURCE_RAPI_"), name=dict(type="str"), host=dict(type="str"))),
     strategy=dict(type="str", default="move", choices=["move", "in_place"]),
+    node_handover=dict(type="bool", default=True),
     group_policy=dict(type="str", default="error", choices=["error", "rename", "merge"]),
     parameter_policy=dict(type="str", default="strict", choices=["strict", "warn"]),
     fail_on_error=dict(type="bool", default=True),
@@ -353,7 +363,8 @@ def run(module):
     result = preflight(data[0], data[1:], strategy=params["strategy"], group_policy=params["group_policy"],
                        parameter_policy=params["parameter_policy"], name_policy=params["name_policy"],
                        rename_pattern=params["rename_pattern"], mac_policy=params["mac_policy"],
-                       placement={key: params[key] for key in ("iallocator", "group", "primary_nodes")})
+                       placement={key: params[key] for key in ("iallocator", "group", "primary_nodes")},
+                       node_handover=params["node_handover"])
     result["plan"].update(move_async=move_async, move_timeouts={
         key: params[key] for key in ("transfer_timeout", "shutdown_timeout")})
     failures = errors(result["findings"])

@@ -42,6 +42,12 @@ options:
         RV(ganeti.fleet.cluster_merge_preflight#module:plan.sources)). Groups not listed keep their name.
     type: dict
     default: {}
+  node_handover:
+    description:
+      - Whether the merged clusters' nodes joined the target (the merge's O(ganeti.fleet.cluster_merge_preflight#module:node_handover)).
+        V(false) does not look for them in the target.
+    type: bool
+    default: true
   disk_locations_of:
     description:
       - Instances whose disk files to locate on the target (see RV(disk_locations)), to compare their data with the
@@ -96,6 +102,7 @@ ARGUMENT_SPEC = dict(
     target=TARGET_OPTION,
     snapshots=dict(type="list", elements="dict", required=True),
     group_map=dict(type="dict", default={}),
+    node_handover=dict(type="bool", default=True),
     disk_locations_of=dict(type="list", elements="str", default=[]),
 )
 
@@ -105,7 +112,7 @@ def run(module):
     client = module.connect(params["target"])
     now = snapshot(read_cluster(client))
     present = [name for name in params["disk_locations_of"] if name in now["instances"]]
-    differences = compare_snapshot(params["snapshots"], now, params["group_map"])
+    differences = compare_snapshot(params["snapshots"], now, params["group_map"], node_handover=params["node_handover"])
     module.result.update(differences=differences, snapshot=now,
                          disk_locations=disk_locations(client, now["cluster_name"], present))
     if differences:

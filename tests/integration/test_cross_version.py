@@ -10,7 +10,10 @@ and back, with each transfer the collection has, its sha256 equal on the node
 that holds it after each move, and the move's second run changes nothing. A
 merge across the versions, in place or by moves, is refused before anything
 changes (Ganeti would not take the merged cluster's nodes); the
-node_maintenance role takes a 3.1 node out and back in.
+node_maintenance role takes a 3.1 node out and back in; and a move-strategy
+merge of the 3.0 cluster into the 3.1 one that leaves the 3.0 nodes apart
+(cluster_merge_node_handover false) moves every instance with its bytes,
+keeps c1 as an empty cluster, and changes nothing on its second run.
 """
 
 import os
@@ -190,3 +193,34 @@ def test_node_maintenance_takes_a_3_1_node_out_and_back_in(mixed, tmp_path):
         for name in MAINTENANCE_NAMES:
             helpers.remove_instance(lab, "c2", name)
         set_role_cli(lab, "c2", "c2n2.lab", "master-candidate")
+
+
+def test_move_merge_into_3_1_leaves_the_3_0_nodes_apart_and_a_second_run_changes_nothing(mixed, ready):
+    """cluster_merge_node_handover false: c1's instances move into c2, c1 stays with its nodes, emptied."""
+    lab = mixed
+    merged = {"vm54.lab": True, "vm55.lab": False}
+    digests = {name: helpers.create_instance(lab, "c1", name, size_mib=16, start=running)
+               for name, running in merged.items()}
+    nodes_before = {c: [n["name"] for n in helpers.list_nodes(lab, c)] for c in ("c1", "c2")}
+    extra = {"cluster_merge_target": lab.cluster("c2")["master"], "cluster_merge_sources": [lab.cluster("c1")["master"]],
+             "cluster_merge_node_handover": False, "cluster_merge_group_policy": "rename",
+             "cluster_merge_verify_ignore_errors": ["ENODESETUP"]}
+    try:
+        first = run_playbook(MERGE, inventory=lab.state()["inventory"], extra_vars=extra)
+        assert first.rc == 0, first.output[-8000:]
+        found = {i["name"]: i for i in helpers.list_instances(lab, "c2")}
+        for name, running in merged.items():
+            assert found[name]["status"] == ("running" if running else "ADMIN_down"), found[name]
+            assert helpers.hash_instance_disk(lab, "c2", name) == digests[name]
+        assert names_on(lab, "c1") == set()
+        assert {c: [n["name"] for n in helpers.list_nodes(lab, c)] for c in ("c1", "c2")} == nodes_before
+        assert lab.gnt("c1", "gnt-cluster", "getmaster").strip() == "c1n1.lab"
+        assert "ganeti-fleet:merged:c1.lab" in lab.gnt("c2", "gnt-cluster", "list-tags").split()
+
+        second = run_playbook(MERGE, inventory=lab.state()["inventory"], extra_vars=extra)
+        assert second.rc == 0, second.output[-8000:]
+        assert changed_count(second) == 0, second.stats()
+    finally:
+        for name in merged:
+            for cluster in ("c1", "c2"):
+                helpers.remove_instance(lab, cluster, name)

@@ -166,6 +166,13 @@ def test_in_place_across_versions_follows_ganeti_protocol_versions():
     [finding] = [f for f in moved["findings"] if f["check"] == "version"]
     assert finding["severity"] == "error"
     assert "the nodes of b cannot join a afterwards (protocol_version 3010000 on the target" in finding["message"]
+    # Without the node handover, the instances move across and the merged cluster keeps its nodes.
+    apart = merge.preflight(target, [older], group_policy="rename", node_handover=False)
+    [finding] = [f for f in apart["findings"] if f["check"] == "version"]
+    assert finding["severity"] == "warning" and "the nodes of b stay in it, emptied" in finding["message"]
+    assert merge.errors(apart["findings"]) == [] and apart["plan"]["sources"][0]["state"] == "pending"
+    with pytest.raises(FleetError, match="node_handover=false applies to the move strategy only"):
+        merge.preflight(target, [older], strategy="in_place", group_policy="rename", node_handover=False)
     # A pre-release and its release share the protocol: Ganeti adds the nodes, so only a warning.
     release = cluster("b", version="3.1.0", protocol_version=3010000, config_version=3010000)
     same_protocol = merge.preflight(target, [release], strategy="in_place", group_policy="rename")
@@ -249,6 +256,14 @@ def test_snapshot_comparison_reports_what_was_lost():
     assert verify.compare_snapshot(before, verify.snapshot(merged), {"b": {"default": "other"}}) == [
         "node group default (from b, expected as other) is missing",
         "node b-n1 (from b): group is 'default-b', expected 'other'"]
+    # Without the node handover, the merged cluster keeps its nodes; the target's own still count.
+    kept = copy.deepcopy(merged)
+    kept["nodes"].pop()
+    assert verify.compare_snapshot(before, verify.snapshot(kept), {"b": {"default": "default-b"}},
+                                   node_handover=False) == []
+    kept["nodes"].pop(0)
+    assert verify.compare_snapshot(before, verify.snapshot(kept), {"b": {"default": "default-b"}},
+                                   node_handover=False) == ["node a-n1 (from a) is not a node of a"]
 
 
 class FakeClient:
