@@ -49,9 +49,10 @@ def ready(mixed, tmp_path_factory):
     home = directory / "home"
     home.mkdir()
     env = {"HOME": str(home)}
+    secrets_before = secret_digests(lab)
     first = run_playbook(READINESS, inventory=inventory, env=env)
     second = run_playbook(READINESS, inventory=inventory, env=env)
-    return {"first": first, "second": second, "env": env, "inventory": inventory,
+    return {"first": first, "second": second, "env": env, "inventory": inventory, "secrets_before": secrets_before,
             "ca_dir": home / ".ganeti-fleet" / "rapi-ca"}
 
 
@@ -101,7 +102,10 @@ def test_each_cluster_runs_its_debian_ganeti(mixed):
 def test_readiness_makes_the_mixed_pair_ready_and_fixes_only_the_3_0_nodes(mixed, ready):
     lab = mixed
     first, second = ready["first"], ready["second"]
+    # Built with a secret per cluster, the pair has one once the first run is through.
+    assert len(set(ready["secrets_before"].values())) == 2
     assert first.rc == 0, first.output[-8000:]
+    assert changed_count(first) > 0
     assert len(set(secret_digests(lab).values())) == 1
     for node in lab.cluster("c1")["nodes"]:
         assert not helpers.impexpd_is_stock(lab, node), node
