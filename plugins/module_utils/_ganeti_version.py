@@ -30,10 +30,8 @@ def parse_version(text):
     The release numbers only, for display and for comparing releases; use
     version_key() to order versions with their pre-release.
     """
-    match = _VERSION_RE.match(str(text)) if text is not None else None
-    if not match:
-        return ()
-    return tuple(int(part) for part in match.group(1).split("."))
+    parsed = _parse(text)
+    return parsed[0] if parsed else ()
 
 
 def version_key(text):
@@ -41,14 +39,21 @@ def version_key(text):
 
     Release numbers are padded to three parts, so ``3.1`` equals ``3.1.0``.
     """
+    parsed = _parse(text)
+    if not parsed:
+        return None
+    numbers, pre_release = parsed
+    numbers = (numbers + (0, 0, 0))[:max(3, len(numbers))]
+    return numbers + ((0,) + pre_release if pre_release else (1, 0, 0))
+
+
+def _parse(text):
+    """(release numbers, (pre-release rank, number) or None), or None when TEXT is no version."""
     match = _VERSION_RE.match(str(text)) if text is not None else None
     if not match:
         return None
     numbers = tuple(int(part) for part in match.group(1).split("."))
-    numbers = (numbers + (0, 0, 0))[:max(3, len(numbers))]
-    if match.group(2):
-        return numbers + (0, _PRE_RANK[match.group(2)], int(match.group(3)))
-    return numbers + (1, 0, 0)
+    return numbers, ((_PRE_RANK[match.group(2)], int(match.group(3))) if match.group(2) else None)
 
 
 def at_least(text, minimum):

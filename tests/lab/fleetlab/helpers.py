@@ -9,6 +9,7 @@ import json
 import os
 
 from .lab import LabError, OS_NAME, impexpd_dir_of
+from .rootfs import MACHINE_VERSION
 
 
 def list_instances(lab, cluster):
@@ -158,6 +159,6 @@ def impexpd_is_stock(lab, node):
 def stock_impexpd_dir(lab, node):
     """Debian's impexpd package directory for NODE's Ganeti version, as the machine sees it."""
     state = lab.state()
-    version = next(c.get("version", "3.0") for c in state["clusters"] if node in c["nodes"])
+    version = next(c.get("version", MACHINE_VERSION) for c in state["clusters"] if node in c["nodes"])
     system = state.get("roots", {}).get(version, "/")
     return os.path.join(system, impexpd_dir_of(version).lstrip("/"))

@@ -27,8 +27,6 @@ LAB_DIR_DEFAULT = "/var/tmp/ganeti-fleet-lab"
 SUBNET = ipaddress.ip_network("198.18.0.0/24")
 CONTROLLER_IP = "198.18.0.2"
 INSTANCE_NAME_POOL = 90          # vm01.lab .. vm90.lab, resolvable on every host
-GANETI_VERSION_DIR = "/usr/share/ganeti/3.0"
-IMPEXPD_DIR = GANETI_VERSION_DIR + "/ganeti/impexpd"
 VERSIONS = rootfs.VERSIONS
 #: The directory the collection writes on nodes by default (mounted privately on each lab node).
 FLEET_NODE_DIR = "/var/lib/ganeti-fleet"
@@ -131,6 +129,10 @@ class Topology:
 def impexpd_dir_of(version):
     """Where Ganeti VERSION keeps its import/export daemon's package (private per lab node)."""
     return "/usr/share/ganeti/%s/ganeti/impexpd" % version
+
+
+#: The machine's own Ganeti's (3.0) import/export daemon package.
+IMPEXPD_DIR = impexpd_dir_of(rootfs.MACHINE_VERSION)
 
 
 def instance_names():
@@ -333,8 +335,7 @@ class Lab:
         bridge_pid = start_host(self.lab_dir, "bridge", "bridge.lab", [])
         state["hosts"]["bridge"] = {"pid": bridge_pid, "hostname": "bridge.lab", "short": "bridge"}
         self._write_state(state)
-        nsexec(bridge_pid, ["sh", "-ec", "ip link set lo up; ip link add br0 type bridge;"
-                            " ip link set br0 up"])
+        _start_bridge(bridge_pid)
         ctl_dir = os.path.join(self.lab_dir, "controller")
         os.makedirs(ctl_dir, exist_ok=True)
         key = os.path.join(ctl_dir, "id_ed25519")
@@ -417,8 +418,7 @@ class Lab:
         state["controller"]["pid"] = state["hosts"]["controller"]["pid"]
         self._write_state(state)
         bridge_pid = state["hosts"]["bridge"]["pid"]
-        nsexec(bridge_pid, ["sh", "-ec", "ip link set lo up; ip link add br0 type bridge;"
-                            " ip link set br0 up"])
+        _start_bridge(bridge_pid)
         self._wire(bridge_pid, state["controller"]["pid"], "v-ctl", CONTROLLER_IP)
         for cluster in state["clusters"]:
             for node in cluster["nodes"]:
@@ -723,6 +723,11 @@ class Lab:
     def gnt(self, cluster, *args, check=True):
         """Run a gnt-* command on CLUSTER's master and return its stdout."""
         return self.exec(self.cluster(cluster)["master"], list(args), check=check).stdout
+
+
+def _start_bridge(bridge_pid):
+    """The lab's bridge, in the bridge host's network namespace: every host's veth joins it."""
+    nsexec(bridge_pid, ["sh", "-ec", "ip link set lo up; ip link add br0 type bridge; ip link set br0 up"])
 
 
 def _read_text(path):
